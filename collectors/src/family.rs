@@ -1,0 +1,424 @@
+//! Metric-family builders and the validator.
+//!
+//! rust-prometheus' text encoder trusts its input: it panics on an UNTYPED family, errors half-way
+//! through on an empty one, and writes invalid names verbatim. Collectors therefore never assemble a
+//! [`MetricFamily`] by hand; they go through [`Families`], which can only produce counter, gauge and
+//! histogram families, drops empty ones, and checks names, label names and label-name consistency.
+//! The engine runs [`validate`] again on everything it is about to encode, because it adds labels.
+
+use std::collections::BTreeSet;
+
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+
+/// Why a family was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FamilyError {
+    /// The metric name is not `[a-zA-Z_][a-zA-Z0-9_]*` (colons are reserved for recording rules).
+    #[error("invalid metric name {0:?}")]
+    InvalidName(String),
+    /// A label name is not `[a-zA-Z_][a-zA-Z0-9_]*`, starts with `__`, or is reserved for this type.
+    #[error("family {family}: invalid label name {label:?}")]
+    InvalidLabel {
+        /// The family.
+        family: String,
+        /// The refused label name.
+        label: String,
+    },
+    /// A sample has a different set of label names than the first sample of its family.
+    #[error("family {0}: samples carry different label names")]
+    InconsistentLabels(String),
+    /// A label name appears twice on one sample.
+    #[error("family {family}: label {label:?} appears twice on one sample")]
+    DuplicateLabel {
+        /// The family.
+        family: String,
+        /// The repeated label name.
+        label: String,
+    },
+    /// The family has a type the text encoder cannot write (UNTYPED) or the builders do not offer.
+    #[error("family {0}: unsupported type")]
+    UnsupportedType(String),
+    /// A histogram's buckets are not sorted, not cumulative, or lack `+Inf` equal to the count.
+    #[error("family {0}: malformed histogram")]
+    MalformedHistogram(String),
+    /// The family has no samples.
+    #[error("family {0}: no samples")]
+    Empty(String),
+}
+
+/// True for a valid metric name without colons.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    is_valid_label_name(name)
+}
+
+/// True for a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`); `__`-prefixed names are reserved.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}
+
+/// Check a finished family: valid names, a supported type, at least one sample, and the same label
+/// names on every sample. Samples are not deduplicated here; that is the merger's job.
+pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
+    let name = family.name();
+    if !is_valid_metric_name(name) {
+        return Err(FamilyError::InvalidName(name.to_owned()));
+    }
+    let kind = family.get_field_type();
+    if !matches!(
+        kind,
+        MetricType::COUNTER | MetricType::GAUGE | MetricType::HISTOGRAM
+    ) {
+        return Err(FamilyError::UnsupportedType(name.to_owned()));
+    }
+    let Some(first) = family.get_metric().first() else {
+        return Err(FamilyError::Empty(name.to_owned()));
+    };
+    let expected = label_names(name, first)?;
+    for metric in family.get_metric() {
+        let names = label_names(name, metric)?;
+        if names != expected {
+            return Err(FamilyError::InconsistentLabels(name.to_owned()));
+        }
+        for label in &names {
+            let reserved = kind == MetricType::HISTOGRAM && label == "le";
+            if !is_valid_label_name(label) || reserved || label == "quantile" {
+                return Err(FamilyError::InvalidLabel {
+                    family: name.to_owned(),
+                    label: label.clone(),
+                });
+            }
+        }
+        if kind == MetricType::HISTOGRAM && !histogram_is_well_formed(metric.get_histogram()) {
+            return Err(FamilyError::MalformedHistogram(name.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+fn label_names(family: &str, metric: &Metric) -> Result<BTreeSet<String>, FamilyError> {
+    let mut names = BTreeSet::new();
+    for pair in metric.get_label() {
+        if !names.insert(pair.name().to_owned()) {
+            return Err(FamilyError::DuplicateLabel {
+                family: family.to_owned(),
+                label: pair.name().to_owned(),
+            });
+        }
+    }
+    Ok(names)
+}
+
+fn histogram_is_well_formed(h: &Histogram) -> bool {
+    let buckets = h.get_bucket();
+    let sorted = buckets.windows(2).all(|w| {
+        w[0].upper_bound() < w[1].upper_bound()
+            && w[0].cumulative_count() <= w[1].cumulative_count()
+    });
+    let last_is_inf = buckets.last().is_some_and(|b| {
+        b.upper_bound() == f64::INFINITY && b.cumulative_count() == h.get_sample_count()
+    });
+    sorted && last_is_inf
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One family being built. Obtained from [`Families`]; adding a sample of the wrong shape or with bad
+/// labels poisons the family, which [`Families::finish`] then drops and logs instead of encoding.
+#[derive(Debug)]
+pub struct FamilyBuilder {
+    name: String,
+    help: String,
+    kind: Type,
+    metrics: Vec<Metric>,
+    error: Option<FamilyError>,
+}
+
+impl FamilyBuilder {
+    fn new(name: &str, help: &str, kind: Type) -> Self {
+        let error =
+            (!is_valid_metric_name(name)).then(|| FamilyError::InvalidName(name.to_owned()));
+        Self {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            kind,
+            metrics: Vec::new(),
+            error,
+        }
+    }
+
+    fn metric(labels: &[(&str, &str)]) -> Metric {
+        let pairs = labels
+            .iter()
+            .map(|(n, v)| {
+                let mut pair = LabelPair::default();
+                pair.set_name((*n).to_owned());
+                pair.set_value((*v).to_owned());
+                pair
+            })
+            .collect();
+        Metric::from_label(pairs)
+    }
+
+    /// Add a counter or gauge sample. Counter values must be finite and non-negative.
+    pub fn set(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        let mut metric = Self::metric(labels);
+        match self.kind {
+            Type::Gauge => {
+                let mut g = Gauge::default();
+                g.set_value(value);
+                metric.set_gauge(g);
+            }
+            Type::Counter if value.is_finite() && value >= 0.0 => {
+                let mut c = Counter::default();
+                c.set_value(value);
+                metric.set_counter(c);
+            }
+            Type::Counter | Type::Histogram => {
+                self.error
+                    .get_or_insert(FamilyError::UnsupportedType(self.name.clone()));
+                return self;
+            }
+        }
+        self.metrics.push(metric);
+        self
+    }
+
+    /// Add a histogram sample from `(upper bound, cumulative count)` pairs; the `+Inf` bucket is added
+    /// from `count` when missing.
+    pub fn observe(
+        &mut self,
+        labels: &[(&str, &str)],
+        buckets: &[(f64, u64)],
+        sum: f64,
+        count: u64,
+    ) -> &mut Self {
+        if self.kind != Type::Histogram {
+            self.error
+                .get_or_insert(FamilyError::UnsupportedType(self.name.clone()));
+            return self;
+        }
+        let mut all: Vec<Bucket> = buckets
+            .iter()
+            .map(|&(upper, cumulative)| {
+                let mut b = Bucket::default();
+                b.set_upper_bound(upper);
+                b.set_cumulative_count(cumulative);
+                b
+            })
+            .collect();
+        if all.last().is_none_or(|b| b.upper_bound() != f64::INFINITY) {
+            let mut inf = Bucket::default();
+            inf.set_upper_bound(f64::INFINITY);
+            inf.set_cumulative_count(count);
+            all.push(inf);
+        }
+        let mut h = Histogram::default();
+        h.set_bucket(all);
+        h.set_sample_sum(sum);
+        h.set_sample_count(count);
+        let mut metric = Self::metric(labels);
+        metric.set_histogram(h);
+        self.metrics.push(metric);
+        self
+    }
+
+    fn finish(self) -> Result<Option<MetricFamily>, FamilyError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        if self.metrics.is_empty() {
+            return Ok(None);
+        }
+        let mut family = MetricFamily::default();
+        family.set_name(self.name);
+        family.set_help(self.help);
+        family.set_field_type(match self.kind {
+            Type::Counter => MetricType::COUNTER,
+            Type::Gauge => MetricType::GAUGE,
+            Type::Histogram => MetricType::HISTOGRAM,
+        });
+        family.set_metric(self.metrics);
+        validate(&family)?;
+        Ok(Some(family))
+    }
+}
+
+/// The families of one collection, built by name.
+///
+/// Asking twice for the same name returns the same builder, so a collector can add samples to a family
+/// from several places; asking with a different type poisons it.
+#[derive(Debug, Default)]
+pub struct Families {
+    builders: Vec<FamilyBuilder>,
+}
+
+impl Families {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&mut self, name: &str, help: &str, kind: Type) -> &mut FamilyBuilder {
+        let index = match self.builders.iter().position(|b| b.name == name) {
+            Some(i) => i,
+            None => {
+                self.builders.push(FamilyBuilder::new(name, help, kind));
+                self.builders.len() - 1
+            }
+        };
+        let builder = &mut self.builders[index];
+        if builder.kind != kind {
+            builder
+                .error
+                .get_or_insert(FamilyError::UnsupportedType(builder.name.clone()));
+        }
+        builder
+    }
+
+    /// A gauge family.
+    pub fn gauge(&mut self, name: &str, help: &str) -> &mut FamilyBuilder {
+        self.get(name, help, Type::Gauge)
+    }
+
+    /// A counter family. Inherited names without `_total` are allowed: compatibility beats style.
+    pub fn counter(&mut self, name: &str, help: &str) -> &mut FamilyBuilder {
+        self.get(name, help, Type::Counter)
+    }
+
+    /// A histogram family.
+    pub fn histogram(&mut self, name: &str, help: &str) -> &mut FamilyBuilder {
+        self.get(name, help, Type::Histogram)
+    }
+
+    /// An `_info`-style family: one gauge sample of value 1 whose labels carry the information.
+    pub fn info(&mut self, name: &str, help: &str, labels: &[(&str, &str)]) -> &mut FamilyBuilder {
+        self.gauge(name, help).set(labels, 1.0)
+    }
+
+    /// The valid, non-empty families, in the order they were first asked for. Invalid families are
+    /// dropped and logged at error level: they are bugs in a collector, and one bad family must not
+    /// cost the rest of the scrape.
+    pub fn finish(self) -> Vec<MetricFamily> {
+        let mut out = Vec::with_capacity(self.builders.len());
+        for builder in self.builders {
+            match builder.finish() {
+                Ok(Some(family)) => out.push(family),
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "dropping invalid metric family"),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(families: &[MetricFamily]) -> Vec<&str> {
+        families.iter().map(|f| f.name()).collect()
+    }
+
+    #[test]
+    fn builds_typed_families_in_order() {
+        let mut f = Families::new();
+        f.gauge("a_gauge", "A gauge.").set(&[("x", "1")], 2.5);
+        f.counter("b_total", "A counter.").set(&[], 3.0);
+        f.histogram("c_seconds", "A histogram.")
+            .observe(&[], &[(0.1, 1), (1.0, 3)], 1.2, 4);
+        f.info("d_info", "Info.", &[("version", "1.2")]);
+        let out = f.finish();
+        assert_eq!(names(&out), ["a_gauge", "b_total", "c_seconds", "d_info"]);
+        assert_eq!(out[0].get_field_type(), MetricType::GAUGE);
+        assert_eq!(out[1].get_field_type(), MetricType::COUNTER);
+        assert_eq!(out[2].get_field_type(), MetricType::HISTOGRAM);
+        let h = out[2].get_metric()[0].get_histogram();
+        assert_eq!(h.get_bucket().len(), 3, "+Inf bucket appended");
+        assert_eq!(h.get_bucket()[2].cumulative_count(), 4);
+        assert_eq!(out[3].get_metric()[0].get_gauge().get_value(), 1.0);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&out)
+            .unwrap_or_default();
+        assert!(text.contains("# TYPE c_seconds histogram\n"), "{text}");
+        assert!(text.contains("c_seconds_bucket{le=\"+Inf\"} 4\n"), "{text}");
+    }
+
+    #[test]
+    fn empty_families_are_dropped() {
+        let mut f = Families::new();
+        f.gauge("empty", "Nothing.");
+        f.gauge("full", "Something.").set(&[], 1.0);
+        assert_eq!(names(&f.finish()), ["full"]);
+    }
+
+    #[test]
+    fn invalid_names_and_labels_are_dropped() {
+        let mut f = Families::new();
+        f.gauge("bad-name", "x").set(&[], 1.0);
+        f.gauge("rule:name", "x").set(&[], 1.0);
+        f.gauge("bad_label", "x").set(&[("__reserved", "v")], 1.0);
+        f.gauge("dup_label", "x")
+            .set(&[("a", "1"), ("a", "2")], 1.0);
+        f.gauge("mixed_labels", "x")
+            .set(&[("a", "1")], 1.0)
+            .set(&[("b", "1")], 1.0);
+        f.gauge("quantile_outside_summary", "x")
+            .set(&[("quantile", "0.5")], 1.0);
+        f.histogram("le_on_histogram", "x")
+            .observe(&[("le", "1")], &[], 0.0, 0);
+        f.gauge("ok", "x").set(&[], 1.0);
+        assert_eq!(names(&f.finish()), ["ok"]);
+    }
+
+    #[test]
+    fn shape_mismatches_poison_the_family() {
+        let mut f = Families::new();
+        f.counter("negative_total", "x").set(&[], -1.0);
+        f.counter("nan_total", "x").set(&[], f64::NAN);
+        f.gauge("observed", "x").observe(&[], &[], 0.0, 0);
+        f.gauge("retyped", "x").set(&[], 1.0);
+        f.counter("retyped", "x").set(&[], 1.0);
+        f.histogram("unsorted", "x")
+            .observe(&[], &[(2.0, 1), (1.0, 2)], 0.0, 2);
+        assert!(f.finish().is_empty());
+    }
+
+    #[test]
+    fn validate_refuses_untyped_and_empty() {
+        let mut untyped = MetricFamily::default();
+        untyped.set_name("u".into());
+        untyped.set_field_type(MetricType::UNTYPED);
+        untyped.set_metric(vec![Metric::default()]);
+        assert_eq!(
+            validate(&untyped),
+            Err(FamilyError::UnsupportedType("u".into()))
+        );
+        let mut empty = MetricFamily::default();
+        empty.set_name("e".into());
+        empty.set_field_type(MetricType::GAUGE);
+        assert_eq!(validate(&empty), Err(FamilyError::Empty("e".into())));
+    }
+
+    #[test]
+    fn label_name_rules() {
+        for good in ["a", "_a", "a_1", "A"] {
+            assert!(is_valid_label_name(good), "{good}");
+        }
+        for bad in ["", "1a", "a-b", "__a", "a:b", "é"] {
+            assert!(!is_valid_label_name(bad), "{bad}");
+        }
+    }
+}

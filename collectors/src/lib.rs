@@ -1,0 +1,117 @@
+//! The collector side of fanout_exporter.
+//!
+//! A collector is bound to one configured target. On every scrape the engine hands it a deadline and
+//! gets back the metric families it built for that scrape, freshly: nothing here keeps series between
+//! scrapes, touches a global registry, reads flags or knows about the HTTP server. That keeps each kind
+//! testable on its own against a real server, and lets the engine merge, label and encode in one place.
+//!
+//! # Layout
+//! - [`family`]: builders that can only produce valid, typed, non-empty families, and the validator the
+//!   engine runs on everything before encoding.
+//! - [`http`]: the HTTP status collector (blackbox_exporter's `http` prober, `probe_*` names).
+//!
+//! A new kind is one module with its typed settings and a [`Collector`] implementation, plus its [`Kind`]
+//! constant; the binary registers it in its config.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod family;
+pub mod http;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use prometheus::proto::MetricFamily;
+use tokio::time::Instant;
+
+pub use family::{Families, FamilyError};
+
+/// Static facts about a collector kind that the engine needs without running it.
+///
+/// The up family is emitted by the engine, not by the collector, so that every configured target has
+/// exactly one up sample per scrape even when its collector hangs, panics or is cancelled.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Kind {
+    /// Value of the `collector` label on `fanout_exporter_scrape_*` and the config section name.
+    pub name: &'static str,
+    /// Name of the family that says whether the target answered (`probe_success`, `mysql_up`, ...).
+    pub up_metric: &'static str,
+    /// HELP text of the up family.
+    pub up_help: &'static str,
+}
+
+/// What one collection of one target produced.
+///
+/// `families` holds whatever is known even when the target is down (blackbox reports
+/// `probe_http_status_code` and the phase timings of a failed probe, for instance); `result` says whether
+/// the target counts as up, and why not.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Families built during this collection, without the kind's up family.
+    pub families: Vec<MetricFamily>,
+    /// `Ok` when the target is up and every check passed.
+    pub result: Result<(), CollectError>,
+}
+
+/// A collector bound to one target.
+///
+/// `collect` must return by `deadline`; the engine cancels it shortly after and reports the target as
+/// down, so a collector that wants to report partial results on a timeout enforces the deadline itself.
+pub trait Collector: Send + Sync {
+    /// The kind this collector belongs to.
+    fn kind(&self) -> &'static Kind;
+
+    /// Collect the target once, finishing by `deadline`.
+    fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome>;
+}
+
+/// Boxed source error, for causes the caller never branches on.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a target was reported down.
+///
+/// Messages name the endpoint (host and port, never credentials) and the step that failed, so they can
+/// go to the log as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Name resolution, TCP connect or the TLS handshake failed.
+    #[error("connecting to {endpoint}: {source}")]
+    Connect {
+        /// `host:port` of the target.
+        endpoint: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// The deadline passed before the collection finished.
+    #[error("deadline of {0:.3?} exceeded")]
+    Timeout(Duration),
+    /// The target answered but the exchange broke (protocol error, reset, bad framing).
+    #[error("talking to {endpoint}: {source}")]
+    Protocol {
+        /// `host:port` of the target.
+        endpoint: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// The target answered, and the answer failed a configured check (status code, body regexp, ...).
+    #[error("check failed: {0}")]
+    Check(String),
+    /// The collector itself failed (for example it panicked); reported by the engine.
+    #[error("collector failed: {0}")]
+    Internal(String),
+}
+
+impl CollectError {
+    /// A fixed, low-cardinality class, usable as a label value or for alert routing.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "connect",
+            Self::Timeout(_) => "timeout",
+            Self::Protocol { .. } => "protocol",
+            Self::Check(_) => "check",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
