@@ -1,1 +1,131 @@
-fn main() {}
+#![forbid(unsafe_code)]
+//! The `fanout_exporter` binary: flags, logging, configuration, then the server until a signal.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use fanout_exporter::cli::{self, Cli};
+use fanout_exporter::config::{self, Config, FlagOverrides, Input};
+use fanout_exporter::scrape::Engine;
+use fanout_exporter::server::{self, State};
+use fanout_exporter::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(error) = telemetry::init(cli.log_level, cli.log_format) {
+        eprintln!("{error:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "fanout_exporter failed");
+            eprintln!("fanout_exporter: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let flags = FlagOverrides {
+        timeout_offset: cli.timeout_offset,
+    };
+    let address = cli::listen_address(&cli.listen_address).map_err(anyhow::Error::msg)?;
+
+    // With a file, validate it before anything starts. Without one, the embedded default probes our own
+    // /-/healthy, so it needs the port actually bound (which differs from the flag for port 0).
+    let (config, listener) = match &cli.config_file {
+        Some(path) => {
+            let config = match config::load(&Input::File(path.clone()), &flags) {
+                Ok(c) => c,
+                Err(errors) => return Ok(report_config_errors(&errors)),
+            };
+            if cli.config_check {
+                print_summary(&config);
+                return Ok(ExitCode::SUCCESS);
+            }
+            (config, bind(address)?)
+        }
+        None => {
+            let listener = if cli.config_check {
+                None
+            } else {
+                Some(bind(address)?)
+            };
+            let port = match &listener {
+                Some(l) => l.local_addr()?.port(),
+                None => address.port(),
+            };
+            let config = match config::load(&Input::Text(config::embedded_default(port)), &flags) {
+                Ok(c) => c,
+                Err(errors) => return Ok(report_config_errors(&errors)),
+            };
+            match listener {
+                Some(l) => (config, l),
+                None => {
+                    print_summary(&config);
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    };
+
+    let local = listener.local_addr()?;
+    tracing::info!(
+        version = fanout_exporter::VERSION,
+        revision = fanout_exporter::REVISION,
+        config = %config.source,
+        targets = config.targets.len(),
+        address = %local,
+        "listening"
+    );
+    let engine = Engine::new(&config.global, config.targets);
+    let state = Arc::new(State::new(engine, cli.telemetry_path, config.source));
+    actix_web::rt::System::new()
+        .block_on(server::run(state, listener, shutdown_signal()))
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).with_context(|| format!("listening on {address}"))
+}
+
+fn report_config_errors(errors: &config::ConfigErrors) -> ExitCode {
+    eprintln!("invalid configuration:\n{errors}");
+    ExitCode::from(2)
+}
+
+fn print_summary(config: &Config) {
+    println!("configuration OK: {}", config.source);
+    println!(
+        "global: scrape_timeout={:?} timeout_offset={:?} max_concurrency={} labels={:?}",
+        config.global.scrape_timeout,
+        config.global.timeout_offset,
+        config.global.max_concurrency,
+        config.global.labels
+    );
+    for target in &config.targets {
+        println!("target {} ({})", target.name, target.kind());
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT; both drain in-flight scrapes.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "received"),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "received"),
+    }
+}

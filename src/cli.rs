@@ -1,0 +1,149 @@
+//! Command-line flags. Names follow exporter-toolkit (`--web.listen-address`, `--config.file`, ...) so
+//! that deployment manifests written for other exporters read the same.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// `fanout_exporter` flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fanout_exporter",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("FANOUT_EXPORTER_REVISION"), ")"),
+    about = "Prometheus exporter for MySQL/MariaDB, Redis and HTTP targets, fanned out on every scrape"
+)]
+pub struct Cli {
+    /// Address to listen on; `:9930` means every interface.
+    #[arg(long = "web.listen-address", default_value = ":9930")]
+    pub listen_address: String,
+
+    /// Path under which the fan-out scrape of every target is served.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = telemetry_path)]
+    pub telemetry_path: String,
+
+    /// YAML configuration file. Without one, the exporter probes its own /-/healthy.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+
+    /// Validate the configuration, print a summary and exit (non-zero on errors).
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Lowest level logged.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+
+    /// Subtracted from Prometheus' scrape timeout header (seconds, or a duration such as `500ms`);
+    /// overrides `global.timeout_offset`.
+    #[arg(long = "timeout-offset", value_parser = seconds_or_duration)]
+    pub timeout_offset: Option<Duration>,
+}
+
+/// Log levels offered by Prometheus exporters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including per-request details.
+    Debug,
+    /// Start-up, shutdown and target failures.
+    Info,
+    /// Target failures and configuration warnings.
+    Warn,
+    /// Only errors.
+    Error,
+}
+
+/// Log formats offered by Prometheus exporters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `ts=... level=info msg="..." key=value`.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+fn telemetry_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') || path == "/" {
+        return Err("must start with / and not be / itself (the landing page lives there)".into());
+    }
+    if path == "/probe" || path.starts_with("/-/") {
+        return Err(format!("{path} is used by another endpoint"));
+    }
+    Ok(path.to_owned())
+}
+
+fn seconds_or_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("expected seconds or a duration like 500ms: {e}"))
+}
+
+/// Resolve `--web.listen-address`; a bare `:port` listens on every IPv4 interface, as Go does for
+/// exporters deployed in containers.
+pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    full.to_socket_addrs()
+        .map_err(|e| format!("invalid --web.listen-address {text:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--web.listen-address {text:?} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_address_forms() {
+        assert_eq!(listen_address(":9930"), Ok("0.0.0.0:9930".parse().unwrap()));
+        assert_eq!(
+            listen_address("127.0.0.1:0"),
+            Ok("127.0.0.1:0".parse().unwrap())
+        );
+        assert!(listen_address("nonsense").is_err());
+    }
+
+    #[test]
+    fn timeout_offset_accepts_seconds_and_durations() {
+        assert_eq!(seconds_or_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds_or_duration("750ms"), Ok(Duration::from_millis(750)));
+        assert!(seconds_or_duration("soon").is_err());
+    }
+
+    #[test]
+    fn telemetry_path_must_not_shadow_other_endpoints() {
+        assert!(telemetry_path("/metrics").is_ok());
+        for bad in ["metrics", "/", "/probe", "/-/healthy"] {
+            assert!(telemetry_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_have_exporter_toolkit_names() {
+        let cli = Cli::try_parse_from([
+            "fanout_exporter",
+            "--web.listen-address=127.0.0.1:1",
+            "--web.telemetry-path=/m",
+            "--config.file=x.yaml",
+            "--config.check",
+            "--log.level=debug",
+            "--log.format=json",
+        ])
+        .unwrap();
+        assert_eq!(cli.listen_address, "127.0.0.1:1");
+        assert_eq!(cli.telemetry_path, "/m");
+        assert!(cli.config_check);
+        assert_eq!(cli.log_level, LogLevel::Debug);
+        assert_eq!(cli.log_format, LogFormat::Json);
+    }
+}

@@ -1,0 +1,785 @@
+//! Configuration: a YAML file, then `FANOUT_EXPORTER_*` environment variables, then flags; later wins.
+//!
+//! Loading happens in three steps so that every error can say where it comes from:
+//! 1. the file alone is deserialized with serde_yaml, whose errors carry the key path, line and column;
+//! 2. figment layers the environment and the flags on top and deserializes again (errors here name the
+//!    environment variable);
+//! 3. the merged values are validated (names, secrets, TLS material, per-kind settings) and turned into
+//!    ready collectors; these errors name the key path and, where it can be found, the line.
+//!
+//! Nothing is started until all three succeeded. Secrets are held in [`SecretString`]s from the moment
+//! they are read, so no `Debug` output, log line or error message can show them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout_collectors::Collector;
+use fanout_collectors::http::{
+    Auth, HttpCollector, HttpSettings, SecretBytes, TlsSettings, TlsVersion,
+};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Yaml};
+use regex::Regex;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny};
+
+use crate::scrape::Target;
+
+/// Prefix of environment variables that override the file; `__` separates nesting levels.
+pub const ENV_PREFIX: &str = "FANOUT_EXPORTER_";
+
+/// Label names a target may not set: the engine's own, Prometheus' reserved ones.
+const RESERVED_LABELS: &[&str] = &["target", "instance", "job", "collector"];
+
+/// One configuration problem, located as precisely as the parser allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<embedded default>`), when the problem comes from it.
+    pub source: String,
+    /// Dotted key path (`http.api.url`), empty for the document itself.
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// All problems found; loading reports as many as it can at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Settings that apply to every scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// Upper bound of a scrape's budget.
+    pub scrape_timeout: Duration,
+    /// Subtracted from Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` to leave time for encoding.
+    pub timeout_offset: Duration,
+    /// Most targets collected at once, across concurrent scrapes.
+    pub max_concurrency: usize,
+    /// Labels added to every target's samples.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A validated configuration with its collectors built.
+#[derive(Clone)]
+pub struct Config {
+    /// Where it came from, for the landing page and `--config.check`.
+    pub source: String,
+    /// Global settings.
+    pub global: Global,
+    /// Targets sorted by name.
+    pub targets: Vec<Target>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("source", &self.source)
+            .field("global", &self.global)
+            .field(
+                "targets",
+                &self.targets.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Values given on the command line that override the file and the environment.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FlagOverrides {
+    /// `--timeout-offset`.
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_humantime")]
+    pub timeout_offset: Option<Duration>,
+}
+
+mod opt_humantime {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// The configuration used when no file is given: an HTTP check of the exporter's own `/-/healthy`, so
+/// that a bare `cargo run` serves real `probe_*` metrics.
+pub fn embedded_default(port: u16) -> String {
+    format!("http:\n  fanout_exporter:\n    url: http://127.0.0.1:{port}/-/healthy\n")
+}
+
+/// Where the YAML comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A file given with `--config.file`.
+    File(PathBuf),
+    /// The embedded default (or any literal document, in tests).
+    Text(String),
+}
+
+/// Load, layer and validate the configuration from the process environment.
+pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors> {
+    load_with_env(input, flags, Env::prefixed(ENV_PREFIX).split("__"))
+}
+
+fn load_with_env(input: &Input, flags: &FlagOverrides, env: Env) -> Result<Config, ConfigErrors> {
+    let (source, text) = match input {
+        Input::File(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| {
+                one(
+                    path.display().to_string(),
+                    "",
+                    None,
+                    format!("cannot read the file: {e}"),
+                )
+            })?,
+        ),
+        Input::Text(text) => ("<embedded default>".to_owned(), text.clone()),
+    };
+    check_file(&source, &text)?;
+    let env_name = "environment".to_owned();
+    let mut figment = Figment::new();
+    if !text.trim().is_empty() {
+        figment = figment.merge(Yaml::string(&text));
+    }
+    let raw: RawConfig = figment
+        .merge(env)
+        .merge(Serialized::default("global", flags))
+        .extract()
+        .map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| ConfigError {
+                        source: env_name.clone(),
+                        path: e.path.join("."),
+                        line: None,
+                        message: e.to_string(),
+                    })
+                    .collect(),
+            )
+        })?;
+    validate(raw, &source, &text, input_dir(input))
+}
+
+fn input_dir(input: &Input) -> Option<&Path> {
+    match input {
+        Input::File(p) => p.parent(),
+        Input::Text(_) => None,
+    }
+}
+
+fn one(source: String, path: &str, line: Option<usize>, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        source,
+        path: path.to_owned(),
+        line,
+        message,
+    }])
+}
+
+/// Step 1: the file on its own, for errors with line numbers.
+fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    serde_yaml::from_str::<RawConfig>(text)
+        .map(drop)
+        .map_err(|e| {
+            one(
+                source.to_owned(),
+                "",
+                e.location().map(|l| l.line()),
+                e.to_string(),
+            )
+        })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The raw shape of the file. Every struct denies unknown keys; scalars that may arrive from the
+// environment as numbers or booleans (secrets, label values, headers) are read as `Text`.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    global: RawGlobal,
+    http: BTreeMap<String, RawHttp>,
+    mysql: BTreeMap<String, IgnoredAny>,
+    redis: BTreeMap<String, IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawGlobal {
+    #[serde(with = "humantime_serde")]
+    scrape_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    timeout_offset: Duration,
+    max_concurrency: usize,
+    labels: BTreeMap<String, Text>,
+}
+
+impl Default for RawGlobal {
+    fn default() -> Self {
+        Self {
+            scrape_timeout: Duration::from_secs(10),
+            timeout_offset: Duration::from_millis(500),
+            max_concurrency: 64,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    url: Text,
+    #[serde(default)]
+    method: Option<Text>,
+    #[serde(default)]
+    headers: BTreeMap<String, Text>,
+    #[serde(default)]
+    body: Option<Text>,
+    #[serde(default)]
+    valid_status_codes: Vec<u16>,
+    #[serde(default)]
+    valid_http_versions: Vec<String>,
+    #[serde(default)]
+    follow_redirects: Option<bool>,
+    #[serde(default)]
+    max_redirects: Option<u32>,
+    #[serde(default)]
+    fail_if_ssl: bool,
+    #[serde(default)]
+    fail_if_not_ssl: bool,
+    #[serde(default)]
+    fail_if_body_matches_regexp: Vec<Pattern>,
+    #[serde(default)]
+    fail_if_body_not_matches_regexp: Vec<Pattern>,
+    #[serde(default)]
+    body_size_limit: Option<ByteSize>,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    basic_auth: Option<RawBasicAuth>,
+    #[serde(default)]
+    bearer_token: Option<Secret>,
+    #[serde(default)]
+    bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    labels: BTreeMap<String, Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    server_name: Option<Text>,
+    insecure_skip_verify: bool,
+    min_version: Option<RawTlsVersion>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum RawTlsVersion {
+    TLS12,
+    TLS13,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: Text,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+}
+
+/// A string that may also be written as a number or boolean (environment values arrive typed).
+#[derive(Debug, Clone)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A secret scalar; its Debug output is redacted by [`SecretString`].
+#[derive(Debug)]
+struct Secret(SecretString);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::deserialize(d).map(|t| Secret(SecretString::from(t.0)))
+    }
+}
+
+/// A compiled regular expression; a bad one fails deserialization, so the error has a line.
+#[derive(Debug, Clone)]
+struct Pattern(Regex);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Regex::new(&text)
+            .map(Pattern)
+            .map_err(|e| de::Error::custom(format!("invalid regular expression: {e}")))
+    }
+}
+
+/// A byte count: an integer, or a number with a unit as blackbox writes them (`1MB`, `512KiB`; units are
+/// powers of 1024, as in Prometheus' `units.Base2Bytes`).
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Text::deserialize(d)?.0;
+        parse_byte_size(&text).map(ByteSize).ok_or_else(|| {
+            de::Error::custom(format!(
+                "invalid size {text:?}: expected bytes as an integer or with a unit (KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        })
+    }
+}
+
+fn parse_byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "KiB" | "K" => 1 << 10,
+        "MB" | "MiB" | "M" => 1 << 20,
+        "GB" | "GiB" | "G" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 3: validation.
+
+struct Validator<'a> {
+    source: &'a str,
+    text: &'a str,
+    base_dir: Option<&'a Path>,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &[&str], message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            source: self.source.to_owned(),
+            path: path.join("."),
+            line: locate(self.text, path),
+            message: message.into(),
+        });
+    }
+
+    fn labels(
+        &mut self,
+        path: &[&str],
+        labels: &BTreeMap<String, Text>,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (name, value) in labels {
+            let key = [path, &[name.as_str()]].concat();
+            if !fanout_collectors::family::is_valid_label_name(name) {
+                self.error(
+                    &key,
+                    "invalid label name: expected [a-zA-Z_][a-zA-Z0-9_]* not starting with __",
+                );
+            } else if RESERVED_LABELS.contains(&name.as_str()) {
+                self.error(
+                    &key,
+                    format!("label name {name:?} is reserved (the exporter or Prometheus sets it)"),
+                );
+            } else {
+                out.insert(name.clone(), value.0.clone());
+            }
+        }
+        out
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        match self.base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
+        }
+    }
+
+    fn read_file(&mut self, path: &[&str], file: &Path) -> Option<Vec<u8>> {
+        let full = self.resolve(file);
+        match std::fs::read(&full) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.error(path, format!("cannot read {}: {e}", full.display()));
+                None
+            }
+        }
+    }
+
+    /// A secret given inline or as a file (exactly one of them, or neither when `required` is false).
+    fn secret(
+        &mut self,
+        path: &[&str],
+        key: &str,
+        inline: Option<Secret>,
+        file: Option<&Path>,
+    ) -> Option<SecretString> {
+        let file_key = format!("{key}_file");
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    &[path, &[key]].concat(),
+                    format!("set either {key} or {file_key}, not both"),
+                );
+                None
+            }
+            (Some(s), None) => Some(s.0),
+            (None, Some(file)) => {
+                let bytes = self.read_file(&[path, &[file_key.as_str()]].concat(), file)?;
+                match String::from_utf8(bytes) {
+                    Ok(s) => Some(SecretString::from(
+                        s.trim_end_matches(['\n', '\r']).to_owned(),
+                    )),
+                    Err(_) => {
+                        self.error(
+                            &[path, &[file_key.as_str()]].concat(),
+                            "the file is not UTF-8",
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        }
+    }
+
+    fn http(&mut self, name: &str, raw: RawHttp) -> Option<HttpSettings> {
+        let path = ["http", name];
+        let errors_before = self.errors.len();
+        let url = match url::Url::parse(&raw.url.0) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(_) => {
+                self.error(
+                    &["http", name, "url"],
+                    "expected an http:// or https:// URL with a host",
+                );
+                None
+            }
+            Err(e) => {
+                self.error(&["http", name, "url"], format!("invalid URL: {e}"));
+                None
+            }
+        };
+        for version in &raw.valid_http_versions {
+            if !matches!(version.as_str(), "HTTP/1.0" | "HTTP/1.1" | "HTTP/2.0") {
+                self.error(
+                    &["http", name, "valid_http_versions"],
+                    format!("unknown version {version:?}: expected HTTP/1.0, HTTP/1.1 or HTTP/2.0"),
+                );
+            }
+        }
+        if raw.fail_if_ssl && raw.fail_if_not_ssl {
+            self.error(&path, "fail_if_ssl and fail_if_not_ssl cannot both be true");
+        }
+        let method = raw.method.map(|m| m.0.to_ascii_uppercase());
+        if let Some(m) = method
+            .as_ref()
+            .filter(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            self.error(&["http", name, "method"], format!("invalid method {m:?}"));
+        }
+        let tls_path = ["http", name, "tls"];
+        let tls = TlsSettings {
+            ca_pem: raw
+                .tls
+                .ca_file
+                .as_deref()
+                .and_then(|f| self.read_file(&[&tls_path[..], &["ca_file"]].concat(), f)),
+            cert_pem: raw
+                .tls
+                .cert_file
+                .as_deref()
+                .and_then(|f| self.read_file(&[&tls_path[..], &["cert_file"]].concat(), f)),
+            key_pem: raw
+                .tls
+                .key_file
+                .as_deref()
+                .and_then(|f| self.read_file(&[&tls_path[..], &["key_file"]].concat(), f))
+                .map(SecretBytes),
+            server_name: raw.tls.server_name.map(|t| t.0),
+            insecure_skip_verify: raw.tls.insecure_skip_verify,
+            min_version: match raw.tls.min_version {
+                Some(RawTlsVersion::TLS13) => TlsVersion::Tls13,
+                Some(RawTlsVersion::TLS12) | None => TlsVersion::Tls12,
+            },
+        };
+        if raw.tls.cert_file.is_some() != raw.tls.key_file.is_some() {
+            self.error(&tls_path, "cert_file and key_file must be given together");
+        }
+        let basic = raw.basic_auth.map(|b| {
+            let auth_path = ["http", name, "basic_auth"];
+            let password = self.secret(
+                &auth_path,
+                "password",
+                b.password,
+                b.password_file.as_deref(),
+            );
+            Auth::Basic {
+                username: b.username.0,
+                password: password.unwrap_or_else(|| SecretString::from(String::new())),
+            }
+        });
+        let bearer = self
+            .secret(
+                &path,
+                "bearer_token",
+                raw.bearer_token,
+                raw.bearer_token_file.as_deref(),
+            )
+            .map(Auth::Bearer);
+        let auth = match (basic, bearer) {
+            (Some(_), Some(_)) => {
+                self.error(&path, "basic_auth and bearer_token are mutually exclusive");
+                None
+            }
+            (a, b) => a.or(b),
+        };
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let mut settings = HttpSettings::new(url?);
+        if let Some(m) = method {
+            settings.method = m;
+        }
+        settings.headers = raw.headers.into_iter().map(|(k, v)| (k, v.0)).collect();
+        settings.body = raw.body.map(|b| b.0);
+        settings.valid_status_codes = raw.valid_status_codes;
+        settings.valid_http_versions = raw.valid_http_versions;
+        settings.follow_redirects = raw.follow_redirects.unwrap_or(true);
+        settings.max_redirects = raw.max_redirects.unwrap_or(settings.max_redirects);
+        settings.fail_if_ssl = raw.fail_if_ssl;
+        settings.fail_if_not_ssl = raw.fail_if_not_ssl;
+        settings.fail_if_body_matches_regexp = raw
+            .fail_if_body_matches_regexp
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        settings.fail_if_body_not_matches_regexp = raw
+            .fail_if_body_not_matches_regexp
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        settings.body_size_limit = raw.body_size_limit.map(|b| b.0).filter(|&b| b > 0);
+        settings.tls = tls;
+        settings.auth = auth;
+        Some(settings)
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    source: &str,
+    text: &str,
+    base_dir: Option<&Path>,
+) -> Result<Config, ConfigErrors> {
+    let mut v = Validator {
+        source,
+        text,
+        base_dir,
+        errors: Vec::new(),
+    };
+    let g = &raw.global;
+    if g.scrape_timeout < Duration::from_millis(10) {
+        v.error(&["global", "scrape_timeout"], "must be at least 10ms");
+    }
+    if g.timeout_offset >= g.scrape_timeout {
+        v.error(
+            &["global", "timeout_offset"],
+            "must be smaller than scrape_timeout",
+        );
+    }
+    if g.max_concurrency == 0 {
+        v.error(&["global", "max_concurrency"], "must be at least 1");
+    }
+    let global_labels = v.labels(&["global", "labels"], &raw.global.labels);
+    let global = Global {
+        scrape_timeout: g.scrape_timeout,
+        timeout_offset: g.timeout_offset,
+        max_concurrency: g.max_concurrency,
+        labels: global_labels.clone(),
+    };
+
+    // Names: valid everywhere, unique across kinds.
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let kinds = [
+        ("http", raw.http.keys().collect::<Vec<_>>()),
+        ("mysql", raw.mysql.keys().collect()),
+        ("redis", raw.redis.keys().collect()),
+    ];
+    for (kind, names) in &kinds {
+        for name in names {
+            if !is_valid_target_name(name) {
+                v.error(
+                    &[kind, name],
+                    "invalid target name: expected [A-Za-z0-9_.-]+",
+                );
+            }
+            if let Some(other) = seen.insert(name, kind) {
+                v.error(
+                    &[kind, name],
+                    format!("target name {name:?} is already used under {other}: names must be unique across kinds"),
+                );
+            }
+        }
+        if *kind != "http" && !names.is_empty() {
+            v.error(
+                &[kind],
+                format!("the {kind} collector is not available in this version"),
+            );
+        }
+    }
+
+    let mut targets = Vec::new();
+    for (name, http) in raw.http {
+        let own = v.labels(&["http", &name, "labels"], &http.labels);
+        let Some(settings) = v.http(&name, http) else {
+            continue;
+        };
+        match HttpCollector::new(settings) {
+            Ok(c) => targets.push(Target::new(
+                name,
+                merge_labels(&global_labels, own),
+                Arc::new(c) as Arc<dyn Collector>,
+            )),
+            Err(e) => v.error(&["http", &name, "tls"], e.to_string()),
+        }
+    }
+    if !v.errors.is_empty() {
+        return Err(ConfigErrors(v.errors));
+    }
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Config {
+        source: source.to_owned(),
+        global,
+        targets,
+    })
+}
+
+fn merge_labels(
+    global: &BTreeMap<String, String>,
+    own: BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut all = global.clone();
+    all.extend(own);
+    all.into_iter().collect()
+}
+
+/// Target names become label values and URL parameters; keep them to a safe alphabet.
+pub fn is_valid_target_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The line (1-based) of the last key of `path`, found by following the keys down the indentation.
+/// Good enough for errors found after deserialization, where serde no longer knows positions; `None`
+/// when the key is not in the text (it came from the environment, for instance).
+fn locate(text: &str, path: &[&str]) -> Option<usize> {
+    let mut min_indent = 0usize;
+    let mut start = 0usize;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = None;
+    for key in path {
+        let mut hit = None;
+        for (i, line) in lines.iter().enumerate().skip(start) {
+            let indent = line.len() - line.trim_start().len();
+            let body = line.trim_start().trim_start_matches("- ");
+            if found.is_some() && indent < min_indent && !line.trim().is_empty() {
+                break;
+            }
+            let unquoted = body
+                .strip_prefix(['"', '\''])
+                .map(|b| b.replacen(['"', '\''], "", 1))
+                .unwrap_or_else(|| body.to_owned());
+            if indent >= min_indent && unquoted.starts_with(&format!("{key}:")) {
+                hit = Some((i, indent));
+                break;
+            }
+        }
+        let (i, indent) = hit?;
+        found = Some(i + 1);
+        start = i + 1;
+        min_indent = indent + 1;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! The scrape engine: the budget rule, the concurrent fan-out, and the per-target bookkeeping.
+//!
+//! Every selected target is collected concurrently (at most `max_concurrency` at once, across all
+//! scrapes in flight), each under the scrape deadline. Whatever a target does — error, hang, panic — it
+//! costs only its own samples: the engine always emits the kind's up family,
+//! `fanout_exporter_scrape_success` and `fanout_exporter_scrape_duration_seconds` for it, and then hands
+//! everything to [`crate::exposition`] to label, merge and encode.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout_collectors::{CollectError, Collector, Families, Outcome};
+use futures_util::FutureExt;
+use prometheus::proto::MetricFamily;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::config::Global;
+use crate::exposition::Batch;
+
+/// Lowest budget we ever run with, whatever the header says: below this nothing useful finishes.
+pub const MIN_BUDGET: Duration = Duration::from_millis(100);
+
+/// How long after the deadline the engine waits for a collector that promised to honour it, so a
+/// collector that enforces the deadline itself gets to report its partial results.
+const GRACE: Duration = Duration::from_millis(50);
+
+/// One configured target, ready to collect.
+#[derive(Clone)]
+pub struct Target {
+    /// Configured name; the `target` label on `/metrics`.
+    pub name: String,
+    /// Global labels merged with the target's own (the target's win), sorted by name.
+    pub labels: Vec<(String, String)>,
+    /// The collector bound to this target.
+    pub collector: Arc<dyn Collector>,
+}
+
+impl Target {
+    /// Bundle a collector with its name and labels.
+    pub fn new(name: String, labels: Vec<(String, String)>, collector: Arc<dyn Collector>) -> Self {
+        Self {
+            name,
+            labels,
+            collector,
+        }
+    }
+
+    /// The kind's name (`http`, `mysql`, `redis`).
+    pub fn kind(&self) -> &'static str {
+        self.collector.kind().name
+    }
+}
+
+/// Which targets a scrape covers, and how their samples are labelled.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// Every target, each sample labelled `target="<name>"` (the `/metrics` endpoint).
+    All,
+    /// One target without a `target` label (the `/probe` multi-target pattern, where Prometheus sets
+    /// `instance` by relabelling).
+    Probe(&'a str),
+}
+
+/// The fan-out engine, shared by all request handlers.
+pub struct Engine {
+    targets: Vec<Target>,
+    limiter: Arc<Semaphore>,
+    scrape_timeout: Duration,
+    timeout_offset: Duration,
+}
+
+impl Engine {
+    /// An engine over the configured targets.
+    pub fn new(global: &Global, targets: Vec<Target>) -> Self {
+        Self {
+            targets,
+            limiter: Arc::new(Semaphore::new(global.max_concurrency.max(1))),
+            scrape_timeout: global.scrape_timeout,
+            timeout_offset: global.timeout_offset,
+        }
+    }
+
+    /// The configured targets, sorted by name.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// The budget of a scrape: the configured `scrape_timeout`, lowered to Prometheus'
+    /// `X-Prometheus-Scrape-Timeout-Seconds` minus the offset when that header is present and usable.
+    pub fn budget(&self, header: Option<&str>) -> Duration {
+        budget(self.scrape_timeout, self.timeout_offset, header)
+    }
+
+    /// Collect the selected targets within `budget` and return their families, not yet merged.
+    /// `None` when a probe names a target that is not configured.
+    pub async fn scrape(&self, selection: Selection<'_>, budget: Duration) -> Option<Vec<Batch>> {
+        let deadline = Instant::now() + budget;
+        let selected: Vec<&Target> = match selection {
+            Selection::All => self.targets.iter().collect(),
+            Selection::Probe(name) => vec![self.targets.iter().find(|t| t.name == name)?],
+        };
+        let label_target = matches!(selection, Selection::All);
+        let runs = selected
+            .into_iter()
+            .map(|t| self.collect_one(t, deadline, budget, label_target));
+        Some(futures_util::future::join_all(runs).await)
+    }
+
+    async fn collect_one(
+        &self,
+        target: &Target,
+        deadline: Instant,
+        budget: Duration,
+        label_target: bool,
+    ) -> Batch {
+        let started = Instant::now();
+        let run = async {
+            let _permit = self
+                .limiter
+                .acquire()
+                .await
+                .map_err(|_| CollectError::Internal("concurrency limiter closed".into()))?;
+            AssertUnwindSafe(target.collector.collect(deadline))
+                .catch_unwind()
+                .await
+                .map_err(|panic| CollectError::Internal(panic_message(&panic)))
+        };
+        let outcome = match tokio::time::timeout_at(deadline + GRACE, run).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) => Outcome {
+                families: Vec::new(),
+                result: Err(error),
+            },
+            Err(_) => Outcome {
+                families: Vec::new(),
+                result: Err(CollectError::Timeout(budget)),
+            },
+        };
+        let elapsed = started.elapsed();
+        let kind = target.collector.kind();
+        if let Err(error) = &outcome.result {
+            tracing::warn!(
+                target_name = %target.name,
+                collector = kind.name,
+                class = error.class(),
+                %error,
+                "target scrape failed"
+            );
+        }
+        let up = if outcome.result.is_ok() { 1.0 } else { 0.0 };
+        let mut own = Families::new();
+        own.gauge(kind.up_metric, kind.up_help).set(&[], up);
+        own.gauge(
+            "fanout_exporter_scrape_success",
+            "Whether the collector of a target finished without error within the scrape deadline (1) or not (0).",
+        )
+        .set(&[("collector", kind.name)], up);
+        own.gauge(
+            "fanout_exporter_scrape_duration_seconds",
+            "Wall time spent collecting a target during this scrape.",
+        )
+        .set(&[("collector", kind.name)], elapsed.as_secs_f64());
+        let mut families: Vec<MetricFamily> = own.finish();
+        families.extend(outcome.families);
+
+        let mut labels = Vec::with_capacity(target.labels.len() + 1);
+        if label_target {
+            labels.push(("target".to_owned(), target.name.clone()));
+        }
+        labels.extend(target.labels.iter().cloned());
+        Batch {
+            source: target.name.clone(),
+            labels,
+            families,
+        }
+    }
+}
+
+/// The budget rule (exporter-conventions §2): the header minus the offset, bounded by the configured
+/// timeout; a header smaller than the offset is used whole; an unusable header is ignored with a
+/// warning. Never below [`MIN_BUDGET`].
+pub fn budget(configured: Duration, offset: Duration, header: Option<&str>) -> Duration {
+    let Some(raw) = header else {
+        return configured.max(MIN_BUDGET);
+    };
+    let seconds = match raw.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => s,
+        _ => {
+            tracing::warn!(
+                header = raw,
+                "ignoring unusable X-Prometheus-Scrape-Timeout-Seconds"
+            );
+            return configured.max(MIN_BUDGET);
+        }
+    };
+    let from_header = Duration::try_from_secs_f64(seconds).unwrap_or(configured);
+    let usable = match from_header.checked_sub(offset).filter(|d| !d.is_zero()) {
+        Some(d) => d,
+        None => {
+            tracing::warn!(
+                header = raw,
+                offset_seconds = offset.as_secs_f64(),
+                "scrape timeout header is not larger than the timeout offset; using it whole"
+            );
+            from_header
+        }
+    };
+    usable.min(configured).max(MIN_BUDGET)
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown payload".to_owned());
+    format!("collector panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests;
