@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "fanout_exporter",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("FANOUT_EXPORTER_REVISION"), ")"),
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("FANOUT_BUILD_REVISION"), ")"),
     about = "Prometheus exporter for MySQL/MariaDB, Redis and HTTP targets, fanned out on every scrape"
 )]
 pub struct Cli {

@@ -171,7 +171,6 @@ fn load_with_env(input: &Input, flags: &FlagOverrides, env: Env) -> Result<Confi
         Input::Text(text) => ("<embedded default>".to_owned(), text.clone()),
     };
     check_file(&source, &text)?;
-    let env_name = "environment".to_owned();
     let mut figment = Figment::new();
     if !text.trim().is_empty() {
         figment = figment.merge(Yaml::string(&text));
@@ -184,16 +183,36 @@ fn load_with_env(input: &Input, flags: &FlagOverrides, env: Env) -> Result<Confi
             ConfigErrors(
                 errors
                     .into_iter()
-                    .map(|e| ConfigError {
-                        source: env_name.clone(),
-                        path: e.path.join("."),
-                        line: None,
-                        message: e.to_string(),
-                    })
+                    .map(|e| layered_error(&source, e))
                     .collect(),
             )
         })?;
     validate(raw, &source, &text, input_dir(input))
+}
+
+/// An error found once the environment and flags are layered on: the file alone was fine, so it names
+/// the environment variable when one supplied the value.
+fn layered_error(source: &str, e: figment::Error) -> ConfigError {
+    let path = e.path.join(".");
+    let from_env = e
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.name.contains("environment"));
+    let (source, message) = if from_env {
+        let variable = format!("{ENV_PREFIX}{}", e.path.join("__").to_ascii_uppercase());
+        (
+            "environment".to_owned(),
+            format!("{} (set by {variable})", e.kind),
+        )
+    } else {
+        (source.to_owned(), e.kind.to_string())
+    };
+    ConfigError {
+        source,
+        path,
+        line: None,
+        message,
+    }
 }
 
 fn input_dir(input: &Input) -> Option<&Path> {
@@ -217,8 +236,11 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
     if text.trim().is_empty() {
         return Ok(());
     }
-    serde_yaml::from_str::<RawConfig>(text)
+    // Parsing into a `Value` first catches duplicate keys, which a struct or BTreeMap would silently
+    // overwrite.
+    serde_yaml::from_str::<serde_yaml::Value>(text)
         .map(drop)
+        .and_then(|()| serde_yaml::from_str::<RawConfig>(text).map(drop))
         .map_err(|e| {
             one(
                 source.to_owned(),
@@ -291,7 +313,7 @@ struct RawHttp {
     #[serde(default)]
     fail_if_body_not_matches_regexp: Vec<Pattern>,
     #[serde(default)]
-    body_size_limit: Option<ByteSize>,
+    body_size_limit: Option<Text>,
     #[serde(default)]
     tls: RawTls,
     #[serde(default)]
@@ -380,28 +402,21 @@ struct Pattern(Regex);
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Regex::new(&text)
-            .map(Pattern)
-            .map_err(|e| de::Error::custom(format!("invalid regular expression: {e}")))
+        Regex::new(&text).map(Pattern).map_err(|e| {
+            // The regex crate's message spans several lines (pattern, caret, reason): keep the reason.
+            let full = e.to_string();
+            let reason = full
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            de::Error::custom(format!("invalid regular expression {text:?}: {reason}"))
+        })
     }
 }
 
 /// A byte count: an integer, or a number with a unit as blackbox writes them (`1MB`, `512KiB`; units are
 /// powers of 1024, as in Prometheus' `units.Base2Bytes`).
-#[derive(Debug, Clone, Copy)]
-struct ByteSize(u64);
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = Text::deserialize(d)?.0;
-        parse_byte_size(&text).map(ByteSize).ok_or_else(|| {
-            de::Error::custom(format!(
-                "invalid size {text:?}: expected bytes as an integer or with a unit (KB, MB, GB, KiB, MiB, GiB)"
-            ))
-        })
-    }
-}
-
 fn parse_byte_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
@@ -554,6 +569,24 @@ impl Validator<'_> {
         {
             self.error(&["http", name, "method"], format!("invalid method {m:?}"));
         }
+        let body_size_limit = match raw
+            .body_size_limit
+            .as_ref()
+            .map(|t| (t, parse_byte_size(&t.0)))
+        {
+            Some((_, Some(limit))) => Some(limit).filter(|&l| l > 0),
+            Some((text, None)) => {
+                self.error(
+                    &["http", name, "body_size_limit"],
+                    format!(
+                        "invalid size {:?}: expected bytes as an integer or with a unit (KB, MB, GB, KiB, MiB, GiB)",
+                        text.0
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
         let tls_path = ["http", name, "tls"];
         let tls = TlsSettings {
             ca_pem: raw
@@ -635,7 +668,7 @@ impl Validator<'_> {
             .into_iter()
             .map(|p| p.0)
             .collect();
-        settings.body_size_limit = raw.body_size_limit.map(|b| b.0).filter(|&b| b > 0);
+        settings.body_size_limit = body_size_limit;
         settings.tls = tls;
         settings.auth = auth;
         Some(settings)
@@ -757,6 +790,15 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = None;
     for key in path {
+        // A flow mapping (`labels: {job: x}`) keeps its keys on the parent's line.
+        if let Some(line) = found.and_then(|n: usize| lines.get(n - 1)) {
+            if line
+                .split_once('{')
+                .is_some_and(|(_, rest)| rest.contains(&format!("{key}:")))
+            {
+                continue;
+            }
+        }
         let mut hit = None;
         for (i, line) in lines.iter().enumerate().skip(start) {
             let indent = line.len() - line.trim_start().len();

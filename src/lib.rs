@@ -25,4 +25,4 @@ pub mod telemetry;
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Git revision of this build (`unknown` outside a checkout).
-pub const REVISION: &str = env!("FANOUT_EXPORTER_REVISION");
+pub const REVISION: &str = env!("FANOUT_BUILD_REVISION");

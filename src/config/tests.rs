@@ -1,1 +1,356 @@
+use figment::Jail;
+use secrecy::ExposeSecret;
+
 use super::*;
+
+/// Load `yaml` as `config.yaml` in a jail (own directory, own environment), after `setup`.
+fn load_in_jail(
+    yaml: &str,
+    setup: impl FnOnce(&mut Jail) -> figment::Result<()>,
+    flags: FlagOverrides,
+) -> Result<Config, ConfigErrors> {
+    let mut out = None;
+    Jail::expect_with(|jail| {
+        jail.create_file("config.yaml", yaml)?;
+        setup(jail)?;
+        out = Some(load(&Input::File("config.yaml".into()), &flags));
+        Ok(())
+    });
+    out.expect("jail ran")
+}
+
+fn ok(yaml: &str) -> Config {
+    load_in_jail(yaml, |_| Ok(()), FlagOverrides::default()).expect("valid config")
+}
+
+/// The single error for `yaml`, displayed.
+fn error(yaml: &str) -> String {
+    let errors =
+        load_in_jail(yaml, |_| Ok(()), FlagOverrides::default()).expect_err("invalid config");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    errors.to_string()
+}
+
+const VALID: &str = "\
+global:
+  scrape_timeout: 5s
+  timeout_offset: 250ms
+  max_concurrency: 8
+  labels: {env: prod}
+http:
+  web:
+    url: http://127.0.0.1:1/healthz
+    valid_status_codes: [200, 204]
+    labels: {team: web, env: staging}
+  api:
+    url: https://api.example/
+    method: post
+    body_size_limit: 1MB
+    fail_if_body_not_matches_regexp: ['ok']
+mysql: {}
+redis: {}
+";
+
+#[test]
+fn a_valid_file_yields_sorted_targets_with_merged_labels() {
+    let config = ok(VALID);
+    assert_eq!(config.source, "config.yaml");
+    assert_eq!(config.global.scrape_timeout, Duration::from_secs(5));
+    assert_eq!(config.global.timeout_offset, Duration::from_millis(250));
+    assert_eq!(config.global.max_concurrency, 8);
+    let names: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["api", "web"]);
+    assert_eq!(
+        config.targets[0].labels,
+        [("env".to_owned(), "prod".to_owned())]
+    );
+    assert_eq!(
+        config.targets[1].labels,
+        [
+            ("env".to_owned(), "staging".to_owned()),
+            ("team".to_owned(), "web".to_owned())
+        ],
+        "a target's own labels win over global ones"
+    );
+    assert!(config.targets.iter().all(|t| t.kind() == "http"));
+}
+
+#[test]
+fn defaults_apply_to_an_empty_file() {
+    let config = ok("");
+    assert_eq!(config.global.scrape_timeout, Duration::from_secs(10));
+    assert_eq!(config.global.timeout_offset, Duration::from_millis(500));
+    assert_eq!(config.global.max_concurrency, 64);
+    assert!(config.targets.is_empty());
+}
+
+#[test]
+fn the_embedded_default_probes_our_own_health_endpoint() {
+    let config = load(
+        &Input::Text(embedded_default(9930)),
+        &FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(config.source, "<embedded default>");
+    assert_eq!(config.targets.len(), 1);
+    assert_eq!(config.targets[0].name, "fanout_exporter");
+}
+
+#[test]
+fn yaml_syntax_errors_name_file_and_line() {
+    let e = error("global:\n  scrape_timeout: 5s\n  labels: {env: prod\n");
+    assert!(e.starts_with("config.yaml:4:"), "{e}");
+    assert!(e.contains("did not find expected ',' or '}'"), "{e}");
+}
+
+#[test]
+fn unknown_keys_name_the_key_path_line_and_expected_keys() {
+    let e = error("http:\n  web:\n    url: http://x/\n    urll: http://y/\n");
+    assert!(
+        e.starts_with("config.yaml:4: http.web: unknown field `urll`, expected one of `url`"),
+        "{e}"
+    );
+    let e = error("globl: {}\n");
+    assert!(
+        e.starts_with("config.yaml:1: unknown field `globl`, expected one of `global`, `http`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key_path_and_what_was_expected() {
+    let e = error("global:\n  max_concurrency: many\n");
+    assert!(
+        e.starts_with("config.yaml:2: global.max_concurrency: invalid type: string \"many\""),
+        "{e}"
+    );
+    assert!(e.contains("expected usize"), "{e}");
+    let e = error("http:\n  web:\n    url: http://x/\n    valid_status_codes: 200\n");
+    assert!(
+        e.contains("http.web.valid_status_codes: invalid type: integer `200`, expected a sequence"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_durations_name_the_key() {
+    let e = error("global:\n  scrape_timeout: 10 parsecs\n");
+    assert!(
+        e.starts_with("config.yaml:2: global.scrape_timeout: "),
+        "{e}"
+    );
+    assert!(
+        e.contains("invalid value: string \"10 parsecs\", expected a duration"),
+        "{e}"
+    );
+    let e = error("global:\n  scrape_timeout: 1s\n  timeout_offset: 2s\n");
+    assert_eq!(
+        e,
+        "config.yaml:3: global.timeout_offset: must be smaller than scrape_timeout"
+    );
+}
+
+#[test]
+fn invalid_and_duplicate_target_names_are_refused() {
+    let e = error("http:\n  'bad name':\n    url: http://x/\n");
+    assert_eq!(
+        e,
+        "config.yaml:2: http.bad name: invalid target name: expected [A-Za-z0-9_.-]+"
+    );
+    let e = error("http:\n  web:\n    url: http://x/\n  web:\n    url: http://y/\n");
+    assert_eq!(
+        e,
+        "config.yaml:2: http: duplicate entry with key \"web\" at line 2 column 3"
+    );
+    let errors = load_in_jail(
+        "http:\n  db:\n    url: http://x/\nmysql:\n  db: {address: 'x:3306'}\n",
+        |_| Ok(()),
+        FlagOverrides::default(),
+    )
+    .expect_err("duplicate across kinds");
+    let text = errors.to_string();
+    assert!(
+        text.contains("config.yaml:5: mysql.db: target name \"db\" is already used under http"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_secret_files_name_the_key_and_the_path() {
+    let e = error("http:\n  web:\n    url: http://x/\n    bearer_token_file: /nonexistent/token\n");
+    assert!(
+        e.starts_with(
+            "config.yaml:4: http.web.bearer_token_file: cannot read /nonexistent/token: "
+        ),
+        "{e}"
+    );
+    let e =
+        error("http:\n  web:\n    url: http://x/\n    bearer_token: a\n    bearer_token_file: t\n");
+    assert_eq!(
+        e,
+        "config.yaml:4: http.web.bearer_token: set either bearer_token or bearer_token_file, not both"
+    );
+}
+
+#[test]
+fn bad_values_inside_targets_are_located() {
+    let e = error("http:\n  web:\n    url: 'not a url'\n");
+    assert_eq!(
+        e,
+        "config.yaml:3: http.web.url: invalid URL: relative URL without a base"
+    );
+    let e = error("http:\n  web:\n    url: ftp://x/\n");
+    assert_eq!(
+        e,
+        "config.yaml:3: http.web.url: expected an http:// or https:// URL with a host"
+    );
+    let e = error("http:\n  web:\n    url: http://x/\n    fail_if_body_matches_regexp: ['(']\n");
+    assert!(
+        e.starts_with("config.yaml:4: http.web.fail_if_body_matches_regexp: invalid regular expression \"(\": unclosed group"),
+        "{e}"
+    );
+    let e = error("http:\n  web:\n    url: http://x/\n    body_size_limit: lots\n");
+    assert!(
+        e.starts_with("config.yaml:4: http.web.body_size_limit: invalid size \"lots\""),
+        "{e}"
+    );
+    let e = error("http:\n  web:\n    url: http://x/\n    labels: {job: x}\n");
+    assert!(
+        e.starts_with("config.yaml:4: http.web.labels.job: label name \"job\" is reserved"),
+        "{e}"
+    );
+    let e = error("global:\n  labels:\n    bad-label: x\n");
+    assert!(
+        e.starts_with("config.yaml:3: global.labels.bad-label: invalid label name"),
+        "{e}"
+    );
+    let e = error("http:\n  web:\n    url: https://x/\n    tls: {ca_file: ca.pem}\n");
+    assert!(
+        e.starts_with("config.yaml:4: http.web.tls.ca_file: cannot read ca.pem: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn kinds_of_later_issues_are_refused_rather_than_ignored() {
+    let e = error("redis:\n  cache: {url: 'redis://x'}\n");
+    assert_eq!(
+        e,
+        "config.yaml:1: redis: the redis collector is not available in this version"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let errors = load(
+        &Input::File("/nonexistent/fanout.yaml".into()),
+        &FlagOverrides::default(),
+    )
+    .expect_err("missing");
+    let text = errors.to_string();
+    assert!(
+        text.starts_with("/nonexistent/fanout.yaml: cannot read the file: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file_and_flags_override_both() {
+    let config = load_in_jail(
+        VALID,
+        |jail| {
+            jail.set_env("FANOUT_EXPORTER_GLOBAL__SCRAPE_TIMEOUT", "3s");
+            jail.set_env("FANOUT_EXPORTER_GLOBAL__TIMEOUT_OFFSET", "100ms");
+            jail.set_env("FANOUT_EXPORTER_HTTP__WEB__BEARER_TOKEN", "123456");
+            Ok(())
+        },
+        FlagOverrides {
+            timeout_offset: Some(Duration::from_millis(50)),
+        },
+    )
+    .expect("valid");
+    assert_eq!(config.global.scrape_timeout, Duration::from_secs(3));
+    assert_eq!(config.global.timeout_offset, Duration::from_millis(50));
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let errors = load_in_jail(
+        VALID,
+        |jail| {
+            jail.set_env("FANOUT_EXPORTER_GLOBAL__MAX_CONCURRENCY", "lots");
+            Ok(())
+        },
+        FlagOverrides::default(),
+    )
+    .expect_err("bad env");
+    let text = errors.to_string();
+    assert!(text.contains("global.max_concurrency"), "{text}");
+    assert!(
+        text.contains("FANOUT_EXPORTER_GLOBAL__MAX_CONCURRENCY"),
+        "{text}"
+    );
+}
+
+#[test]
+fn secrets_are_read_from_files_and_never_shown() {
+    let mut loaded = None;
+    Jail::expect_with(|jail| {
+        jail.create_file("password", "s3cr3t-pass\n")?;
+        jail.create_file(
+            "config.yaml",
+            "http:\n  web:\n    url: http://x/\n    basic_auth: {username: u, password_file: password}\n  api:\n    url: http://y/\n    bearer_token: t0ken-value\n",
+        )?;
+        loaded = Some(load(
+            &Input::File("config.yaml".into()),
+            &FlagOverrides::default(),
+        ));
+        Ok(())
+    });
+    let config = loaded.expect("ran").expect("valid");
+    let shown = format!(
+        "{config:?} {:?}",
+        config
+            .targets
+            .iter()
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(!shown.contains("t0ken"), "{shown}");
+
+    // The value itself arrives intact (trailing newline trimmed), and Debug of the settings hides it.
+    let raw: RawHttp =
+        serde_yaml::from_str("url: http://x/\nbearer_token: t0ken-value\n").expect("raw");
+    let mut v = Validator {
+        source: "t",
+        text: "",
+        base_dir: None,
+        errors: vec![],
+    };
+    let settings = v.http("x", raw).expect("settings");
+    let debug = format!("{settings:?}");
+    assert!(!debug.contains("t0ken"), "{debug}");
+    match settings.auth {
+        Some(Auth::Bearer(token)) => assert_eq!(token.expose_secret(), "t0ken-value"),
+        other => panic!("expected a bearer token, got {other:?}"),
+    }
+}
+
+#[test]
+fn byte_sizes_use_base_two_units() {
+    assert_eq!(parse_byte_size("512"), Some(512));
+    assert_eq!(parse_byte_size("1KB"), Some(1024));
+    assert_eq!(parse_byte_size("2MiB"), Some(2 << 20));
+    assert_eq!(parse_byte_size("1 GB"), Some(1 << 30));
+    assert_eq!(parse_byte_size("1TB"), None);
+    assert_eq!(parse_byte_size("MB"), None);
+}
+
+#[test]
+fn locate_follows_keys_down_the_indentation() {
+    let text = "http:\n  a:\n    url: x\n  b:\n    url: y\n    labels:\n      team: z\n";
+    assert_eq!(locate(text, &["http", "b", "url"]), Some(5));
+    assert_eq!(locate(text, &["http", "b", "labels", "team"]), Some(7));
+    assert_eq!(locate(text, &["http", "c"]), None);
+}
