@@ -791,13 +791,12 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
     let mut found = None;
     for key in path {
         // A flow mapping (`labels: {job: x}`) keeps its keys on the parent's line.
-        if let Some(line) = found.and_then(|n: usize| lines.get(n - 1)) {
-            if line
-                .split_once('{')
-                .is_some_and(|(_, rest)| rest.contains(&format!("{key}:")))
-            {
-                continue;
-            }
+        let on_parent_line = found
+            .and_then(|n: usize| lines.get(n - 1))
+            .and_then(|line| line.split_once('{'))
+            .is_some_and(|(_, rest)| rest.contains(&format!("{key}:")));
+        if on_parent_line {
+            continue;
         }
         let mut hit = None;
         for (i, line) in lines.iter().enumerate().skip(start) {

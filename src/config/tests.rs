@@ -1,3 +1,6 @@
+// figment::Jail::expect_with takes closures returning figment::Result, whose error is large by design.
+#![allow(clippy::result_large_err)]
+
 use figment::Jail;
 use secrecy::ExposeSecret;
 
@@ -6,13 +9,13 @@ use super::*;
 /// Load `yaml` as `config.yaml` in a jail (own directory, own environment), after `setup`.
 fn load_in_jail(
     yaml: &str,
-    setup: impl FnOnce(&mut Jail) -> figment::Result<()>,
+    setup: impl FnOnce(&mut Jail),
     flags: FlagOverrides,
 ) -> Result<Config, ConfigErrors> {
     let mut out = None;
     Jail::expect_with(|jail| {
         jail.create_file("config.yaml", yaml)?;
-        setup(jail)?;
+        setup(jail);
         out = Some(load(&Input::File("config.yaml".into()), &flags));
         Ok(())
     });
@@ -20,13 +23,12 @@ fn load_in_jail(
 }
 
 fn ok(yaml: &str) -> Config {
-    load_in_jail(yaml, |_| Ok(()), FlagOverrides::default()).expect("valid config")
+    load_in_jail(yaml, |_| (), FlagOverrides::default()).expect("valid config")
 }
 
 /// The single error for `yaml`, displayed.
 fn error(yaml: &str) -> String {
-    let errors =
-        load_in_jail(yaml, |_| Ok(()), FlagOverrides::default()).expect_err("invalid config");
+    let errors = load_in_jail(yaml, |_| (), FlagOverrides::default()).expect_err("invalid config");
     assert_eq!(errors.0.len(), 1, "{errors}");
     errors.to_string()
 }
@@ -164,7 +166,7 @@ fn invalid_and_duplicate_target_names_are_refused() {
     );
     let errors = load_in_jail(
         "http:\n  db:\n    url: http://x/\nmysql:\n  db: {address: 'x:3306'}\n",
-        |_| Ok(()),
+        |_| (),
         FlagOverrides::default(),
     )
     .expect_err("duplicate across kinds");
@@ -262,7 +264,6 @@ fn environment_overrides_the_file_and_flags_override_both() {
             jail.set_env("FANOUT_EXPORTER_GLOBAL__SCRAPE_TIMEOUT", "3s");
             jail.set_env("FANOUT_EXPORTER_GLOBAL__TIMEOUT_OFFSET", "100ms");
             jail.set_env("FANOUT_EXPORTER_HTTP__WEB__BEARER_TOKEN", "123456");
-            Ok(())
         },
         FlagOverrides {
             timeout_offset: Some(Duration::from_millis(50)),
@@ -279,7 +280,6 @@ fn bad_environment_values_name_the_variable() {
         VALID,
         |jail| {
             jail.set_env("FANOUT_EXPORTER_GLOBAL__MAX_CONCURRENCY", "lots");
-            Ok(())
         },
         FlagOverrides::default(),
     )
