@@ -5,17 +5,29 @@
 //! still reports what it learned (`probe_http_status_code 0`, the phase timings so far) and the engine
 //! reports `probe_success 0`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+mod probe;
+mod report;
+mod tls;
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::future::BoxFuture;
+use hyper::Method;
+use hyper::header::{
+    AUTHORIZATION, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
+    USER_AGENT,
+};
 use regex::Regex;
-use secrecy::SecretString;
+use rustls::ClientConfig;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::{Collector, Kind, Outcome};
+use crate::{CollectError, Collector, Kind, Outcome};
 
 /// The `http` kind.
 pub static KIND: Kind = Kind {
@@ -140,18 +152,108 @@ impl HttpSettings {
 pub struct SettingsError(pub String);
 
 /// An HTTP target ready to probe.
-#[derive(Debug)]
+///
+/// Everything that can be checked or built without the network is done once in [`HttpCollector::new`],
+/// so a probe only does network work and a config mistake is reported at load time.
 pub struct HttpCollector {
-    settings: Arc<HttpSettings>,
+    settings: HttpSettings,
+    method: Method,
+    /// Configured headers without `Host`, plus our User-Agent unless one is configured.
+    headers: HeaderMap,
+    /// A configured `Host` header, which also names the TLS server unless `tls.server_name` does.
+    host_header: Option<String>,
+    /// The `Authorization` value built from [`Auth`], marked sensitive.
+    auth: Option<HeaderValue>,
+    tls: Arc<ClientConfig>,
+    /// Body regexps are configured, so the body must be kept and not only counted.
+    buffer_body: bool,
+}
+
+impl fmt::Debug for HttpCollector {
+    /// Only the endpoint: the URL may carry credentials in its userinfo or query.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpCollector")
+            .field("endpoint", &probe::endpoint(&self.settings.url))
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpCollector {
     /// Check the settings and prepare what can be prepared once (the TLS client configuration).
     pub fn new(settings: HttpSettings) -> Result<Self, SettingsError> {
+        let url = &settings.url;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(SettingsError(format!(
+                "url: only http and https URLs with a host can be probed (scheme is {:?})",
+                url.scheme()
+            )));
+        }
+        let method = Method::from_bytes(settings.method.as_bytes()).map_err(|_| {
+            SettingsError(format!(
+                "method: {:?} is not an HTTP method",
+                settings.method
+            ))
+        })?;
+        let (headers, host_header) = headers(&settings.headers)?;
+        let auth = settings.auth.as_ref().map(auth_header).transpose()?;
+        let tls = tls::client_config(&settings.tls)?;
+        let buffer_body = !settings.fail_if_body_matches_regexp.is_empty()
+            || !settings.fail_if_body_not_matches_regexp.is_empty();
         Ok(Self {
-            settings: Arc::new(settings),
+            settings,
+            method,
+            headers,
+            host_header,
+            auth,
+            tls,
+            buffer_body,
         })
     }
+}
+
+fn headers(
+    configured: &BTreeMap<String, String>,
+) -> Result<(HeaderMap, Option<String>), SettingsError> {
+    let mut headers = HeaderMap::new();
+    let mut host = None;
+    for (name, value) in configured {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| SettingsError(format!("headers: {name:?} is not a header name")))?;
+        // The value is not quoted: configured headers may carry credentials.
+        let mut value = HeaderValue::from_str(value).map_err(|_| {
+            SettingsError(format!(
+                "headers: the value of {name} is not a valid header value"
+            ))
+        })?;
+        if name == HOST {
+            host = Some(value.to_str().unwrap_or_default().to_owned());
+            continue;
+        }
+        value.set_sensitive([AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE].contains(&name));
+        headers.append(name, value);
+    }
+    headers
+        .entry(USER_AGENT)
+        .or_insert(HeaderValue::from_static(concat!(
+            "fanout_exporter/",
+            env!("CARGO_PKG_VERSION")
+        )));
+    Ok((headers, host))
+}
+
+fn auth_header(auth: &Auth) -> Result<HeaderValue, SettingsError> {
+    let value = match auth {
+        Auth::Basic { username, password } => {
+            let pair = format!("{username}:{}", password.expose_secret());
+            format!("Basic {}", BASE64.encode(pair))
+        }
+        Auth::Bearer(token) => format!("Bearer {}", token.expose_secret()),
+    };
+    let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        SettingsError("auth: the credentials contain characters not allowed in a header".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 impl Collector for HttpCollector {
@@ -159,12 +261,23 @@ impl Collector for HttpCollector {
         &KIND
     }
 
+    /// The deadline is enforced here, around every hop and the body read, so that a probe cut off
+    /// by it still reports its status code (0), phases and whatever else it learned.
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome> {
-        let _ = (deadline, Duration::ZERO, &self.settings);
         Box::pin(async move {
+            let start = Instant::now();
+            let mut report = report::Report::default();
+            let result = tokio::time::timeout_at(deadline, probe::run(self, &mut report))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CollectError::Timeout(
+                        deadline.saturating_duration_since(start),
+                    ))
+                });
+            report.settle();
             Outcome {
-                families: Vec::new(),
-                result: Err(crate::CollectError::Internal("not built yet".into())),
+                families: report.families(start.elapsed().as_secs_f64()),
+                result,
             }
         })
     }

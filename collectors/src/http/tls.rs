@@ -1,0 +1,176 @@
+//! The rustls side of the probe: one client configuration per target, built when the collector is
+//! created so a bad PEM file is a config error and not a failed scrape, and what we read back from a
+//! finished handshake for the `probe_ssl_*` and `probe_tls_*` families.
+
+use std::sync::Arc;
+
+use rustls::client::Resumption;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, RootCertStore,
+    SignatureScheme, SupportedProtocolVersion,
+};
+
+use super::{SettingsError, TlsSettings, TlsVersion};
+
+/// Build the client configuration of one target.
+///
+/// The ring provider is passed explicitly, so nothing depends on a process-wide default provider.
+/// Session resumption is off: blackbox does a full handshake on every probe, and the `tls` phase and
+/// the certificate metrics should describe a full handshake too.
+pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, SettingsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&'static SupportedProtocolVersion] = match tls.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    // Parsed even when verification is skipped, so a broken file is reported either way.
+    let roots = root_store(tls.ca_pem.as_deref())?;
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| SettingsError(format!("tls: {e}")))?;
+    let builder = if tls.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+    } else {
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match (&tls.cert_pem, &tls.key_pem) {
+        (Some(cert), Some(key)) => builder
+            .with_client_auth_cert(certificates(cert, "tls.cert_pem")?, private_key(&key.0)?)
+            .map_err(|e| SettingsError(format!("tls client certificate: {e}")))?,
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(SettingsError(
+                "tls: a client certificate and its key must be given together".into(),
+            ));
+        }
+    };
+    config.resumption = Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn root_store(ca_pem: Option<&[u8]>) -> Result<RootCertStore, SettingsError> {
+    let Some(pem) = ca_pem else {
+        return Ok(RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        });
+    };
+    let mut store = RootCertStore::empty();
+    for (index, cert) in certificates(pem, "tls.ca_pem")?.into_iter().enumerate() {
+        store
+            .add(cert)
+            .map_err(|e| SettingsError(format!("tls.ca_pem: certificate #{}: {e}", index + 1)))?;
+    }
+    Ok(store)
+}
+
+fn certificates(pem: &[u8], field: &str) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError(format!("{field}: invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(SettingsError(format!(
+            "{field}: no CERTIFICATE block found"
+        )));
+    }
+    Ok(certs)
+}
+
+/// The parser's error is not passed on: this is key material, and a decoder message is not worth the
+/// risk of quoting a piece of it.
+fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, SettingsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
+        SettingsError(
+            "tls.key_pem: no readable PKCS#8, PKCS#1 or SEC1 private key in PEM form".into(),
+        )
+    })
+}
+
+/// `insecure_skip_verify`: any chain and name are accepted, but the handshake signatures are still
+/// checked against the presented leaf (as Go does), and the chain stays readable through
+/// `peer_certificates()` for the expiry metrics.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What a finished handshake tells us, kept for the metrics of the final hop.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TlsFacts {
+    /// Blackbox's spelling of the negotiated version (`TLS 1.3`).
+    pub version: Option<&'static str>,
+    /// Earliest NotAfter, in Unix seconds, over the certificates the server presented.
+    pub earliest_expiry: Option<i64>,
+}
+
+impl TlsFacts {
+    /// Certificates that do not parse are skipped: the handshake already accepted them (or
+    /// verification is off), and one odd certificate should not hide the others' expiry.
+    pub(super) fn of(conn: &ClientConnection) -> Self {
+        let version = match conn.protocol_version() {
+            Some(ProtocolVersion::TLSv1_2) => Some("TLS 1.2"),
+            Some(ProtocolVersion::TLSv1_3) => Some("TLS 1.3"),
+            _ => None,
+        };
+        let earliest_expiry = conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+            .map(|(_, cert)| cert.validity().not_after.timestamp())
+            .min();
+        Self {
+            version,
+            earliest_expiry,
+        }
+    }
+}
