@@ -443,6 +443,37 @@ async fn body_size_limit() {
 }
 
 #[tokio::test]
+async fn regexp_buffer_is_capped_without_a_size_limit() {
+    let size = (16 << 20) + 1;
+    let big = "a".repeat(size);
+    let (addr, _) = serve(None, move |_| {
+        let big = big.clone();
+        async move { reply(200, &big) }
+    })
+    .await;
+    // Only counted, not kept: no cap.
+    let outcome = probe(settings(addr, "/")).await;
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert_eq!(
+        value(&outcome, "probe_http_uncompressed_body_length"),
+        size as f64
+    );
+
+    let mut s = settings(addr, "/");
+    s.fail_if_body_not_matches_regexp = regexps(&["a"]);
+    let outcome = probe(s.clone()).await;
+    assert_check(&outcome, "16 MiB kept for regexp matching");
+    assert_eq!(
+        value(&outcome, "probe_http_uncompressed_body_length"),
+        (16 << 20) as f64
+    );
+    assert_eq!(value(&outcome, "probe_failed_due_to_regex"), 0.0);
+
+    s.body_size_limit = Some(32 << 20);
+    assert!(probe(s).await.result.is_ok());
+}
+
+#[tokio::test]
 async fn ssl_requirements() {
     let addr = text_server(200, "").await;
     let mut s = settings(addr, "/");

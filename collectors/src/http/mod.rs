@@ -4,6 +4,22 @@
 //! something real. The whole probe runs under the scrape deadline; a probe that is refused or times out
 //! still reports what it learned (`probe_http_status_code 0`, the phase timings so far) and the engine
 //! reports `probe_success 0`.
+//!
+//! # Layout
+//! - `probe`: the hops (resolve, connect, TLS, request, body) and the checks, in blackbox's order.
+//! - `tls`: the rustls client configuration built once per target, and what a handshake tells us.
+//! - `report`: what a probe learned so far, and the `probe_*` families made from it.
+//!
+//! # Where we knowingly differ from blackbox
+//! - `probe_http_redirects` counts the redirects actually followed: 0 when `follow_redirects` is off
+//!   (blackbox reports 1), and `max_redirects` when the cap stops the probe.
+//! - A body over `body_size_limit` fails as a size failure before the body regexps run, so
+//!   `probe_failed_due_to_regex` stays 0 (blackbox's regexps hit the read error and report 1).
+//! - `probe_ssl_last_chain_expiry_timestamp_seconds` is computed from the presented chain, not the
+//!   verified one (see `report`).
+//! - `auth` is sent only to hops on the configured host (blackbox's round tripper adds it to every
+//!   hop, whatever the host). `tls.server_name` also stays with the configured host, and a `Host`
+//!   header override survives relative redirects only, both as in blackbox.
 
 mod probe;
 mod report;

@@ -53,8 +53,10 @@ pub(super) async fn run(c: &HttpCollector, report: &mut Report) -> Result<(), Co
         let endpoint = endpoint(&hop.url);
         let exchange = exchange(c, &hop, report).await?;
         let status = exchange.response.status();
-        let location = exchange.response.headers().get(LOCATION);
-        if let (true, Some(location)) = (s.follow_redirects && is_redirect(status), location) {
+        if s.follow_redirects
+            && is_redirect(status)
+            && let Some(location) = exchange.response.headers().get(LOCATION)
+        {
             if report.redirects >= s.max_redirects {
                 return Err(CollectError::Check(format!(
                     "stopped after {} redirects (last status {})",
