@@ -1,0 +1,365 @@
+//! The built binary end to end: real listeners, real HTTP targets (the exporter's own endpoints, a
+//! listener that never answers), and the real `promtool`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Exporter, promtool, series, value, write};
+
+const SECRET: &str = "e2e-s3cret-token";
+
+/// A config whose targets are the exporter itself (`port`): one healthy, one 404 with a bearer token
+/// (which must never show up anywhere), and `hung_port`, a listener that accepts and never answers.
+fn config(port: u16, hung_port: u16) -> String {
+    format!(
+        "global:\n  scrape_timeout: 5s\n  labels: {{env: e2e}}\n\
+         http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n    labels: {{team: obs}}\n\
+         \x20 missing:\n    url: http://127.0.0.1:{port}/nonexistent\n    bearer_token: {SECRET}\n\
+         \x20 hung:\n    url: http://127.0.0.1:{hung_port}/\n"
+    )
+}
+
+struct Setup {
+    exporter: Exporter,
+    _hung: TcpListener,
+    _dir: tempfile::TempDir,
+}
+
+fn start() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let hung = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = support::free_port();
+    let path = write(
+        dir.path(),
+        "config.yaml",
+        &config(port, hung.local_addr().unwrap().port()),
+    );
+    let exporter = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", path.display()),
+    ]);
+    Setup {
+        exporter,
+        _hung: hung,
+        _dir: dir,
+    }
+}
+
+fn promtool_check(body: &[u8]) -> (bool, String) {
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn metrics_serves_every_target_within_the_deadline_and_promtool_is_clean() {
+    let s = start();
+    let started = Instant::now();
+    let r = s
+        .exporter
+        .get("/metrics", &[("X-Prometheus-Scrape-Timeout-Seconds", "2")]);
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = r.text();
+
+    // The hung target cost the scrape its 1.5 s budget (2 s header - 0.5 s offset) and nothing more.
+    assert!(elapsed >= Duration::from_millis(1400), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert_eq!(
+        value(&text, "fanout_exporter_scrape_timeout_seconds"),
+        Some(1.5)
+    );
+
+    assert_eq!(
+        value(
+            &text,
+            r#"probe_success{target="self",env="e2e",team="obs"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, r#"probe_success{target="missing",env="e2e"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, r#"probe_success{target="hung",env="e2e"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"probe_http_status_code{target="self",env="e2e",team="obs"}"#
+        ),
+        Some(200.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"probe_http_status_code{target="missing",env="e2e"}"#
+        ),
+        Some(404.0)
+    );
+    assert_eq!(
+        value(&text, r#"probe_http_status_code{target="hung",env="e2e"}"#),
+        Some(0.0)
+    );
+    for (target, up) in [("self", 1.0), ("missing", 0.0), ("hung", 0.0)] {
+        let labels = if target == "self" {
+            ",team=\"obs\""
+        } else {
+            ""
+        };
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    r#"fanout_exporter_scrape_success{{collector="http",target="{target}",env="e2e"{labels}}}"#
+                )
+            ),
+            Some(up),
+            "{target}: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "fanout_exporter_scrape_duration_seconds{{collector=\"http\",target=\"{target}\""
+            )),
+            "{target}"
+        );
+    }
+    assert!(
+        text.contains("\nfanout_exporter_build_info{version=\""),
+        "{text}"
+    );
+    assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+
+    // One TYPE line per name, no series twice (promtool does not check this; Prometheus rejects it).
+    let all = series(&text);
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), unique.len(), "duplicate series in:\n{text}");
+    let types: Vec<_> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let unique_types: std::collections::HashSet<_> =
+        types.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    assert_eq!(types.len(), unique_types.len());
+
+    let (ok, output) = promtool_check(&r.body);
+    assert!(ok, "promtool check metrics failed:\n{output}");
+    assert_eq!(output.trim(), "", "promtool reported:\n{output}");
+
+    // The failures are logged with the target name and reason, and the secret appears nowhere.
+    let log = s.exporter.log().join("\n");
+    assert!(
+        log.contains("target_name=missing") && log.contains("status code 404"),
+        "{log}"
+    );
+    assert!(log.contains("target_name=hung"), "{log}");
+    assert!(
+        !log.contains(SECRET) && !text.contains(SECRET),
+        "secret leaked"
+    );
+}
+
+#[test]
+fn metrics_are_gzipped_when_the_client_asks() {
+    let s = start();
+    let r = s.exporter.get(
+        "/metrics",
+        &[
+            ("Accept-Encoding", "gzip"),
+            ("X-Prometheus-Scrape-Timeout-Seconds", "1"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&r.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("# TYPE probe_success gauge\n"), "{text}");
+
+    let plain = s
+        .exporter
+        .get("/metrics", &[("X-Prometheus-Scrape-Timeout-Seconds", "1")]);
+    assert_eq!(plain.header("content-encoding"), None);
+}
+
+#[test]
+fn probe_serves_one_target_without_a_target_label() {
+    let s = start();
+    let r = s.exporter.get("/probe?target=self", &[]);
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert_eq!(
+        value(&text, r#"probe_success{env="e2e",team="obs"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("target="), "{text}");
+    assert!(
+        !text.contains("missing") && !text.contains("process_"),
+        "{text}"
+    );
+    let (ok, output) = promtool_check(&r.body);
+    assert!(ok && output.trim().is_empty(), "{output}");
+
+    let r = s.exporter.get("/probe", &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text(),
+        "missing parameter \"target\" (the name of a configured target)\n"
+    );
+    let r = s.exporter.get("/probe?target=nope", &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text(),
+        "unknown target \"nope\": not in the configuration\n"
+    );
+}
+
+#[test]
+fn landing_page_and_health_endpoints() {
+    let s = start();
+    let r = s.exporter.get("/", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let page = r.text();
+    for expected in [
+        "<h1>fanout_exporter</h1>",
+        "<a href=\"/metrics\">/metrics</a>",
+        "<h3>http</h3>",
+        "<li>hung (<a href=\"/probe?target=hung\">probe</a>)</li>",
+        "<li>self (<a href=\"/probe?target=self\">probe</a>)</li>",
+    ] {
+        assert!(page.contains(expected), "{expected} missing from:\n{page}");
+    }
+    assert!(
+        !page.contains(SECRET) && !page.contains("nonexistent"),
+        "only names are shown"
+    );
+
+    let r = s.exporter.get("/-/healthy", &[]);
+    assert_eq!((r.status, r.text().as_str()), (200, "Healthy\n"));
+    let r = s.exporter.get("/-/ready", &[]);
+    assert_eq!((r.status, r.text().as_str()), (200, "Ready\n"));
+    assert_eq!(s.exporter.get("/nope", &[]).status, 404);
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let s = start();
+    assert_eq!(s.exporter.get("/-/healthy", &[]).status, 200);
+    let Setup { exporter, .. } = s;
+    let status = exporter.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn without_a_config_file_it_probes_itself() {
+    let exporter = Exporter::start(&["--web.listen-address=127.0.0.1:0", "--log.format=json"]);
+    let text = exporter.get("/metrics", &[]).text();
+    assert_eq!(
+        value(&text, r#"probe_success{target="fanout_exporter"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    let log = exporter.log();
+    assert!(
+        log[0].starts_with('{') && log[0].contains("\"message\":\"listening\""),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn the_telemetry_path_flag_moves_the_scrape_endpoint() {
+    let exporter = Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        "--web.telemetry-path=/custom",
+    ]);
+    assert_eq!(exporter.get("/custom", &[]).status, 200);
+    assert_eq!(exporter.get("/metrics", &[]).status, 404);
+}
+
+#[test]
+fn config_check_validates_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.yaml", &config(1, 2));
+    let out = Command::new(support::BIN)
+        .args([
+            "--config.check",
+            &format!("--config.file={}", good.display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+    assert!(stdout.contains("target self (http)"), "{stdout}");
+    assert!(!stdout.contains(SECRET), "{stdout}");
+
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "http:\n  web:\n    url: http://x/\n    timeout: 3s\n",
+    );
+    let out = Command::new(support::BIN)
+        .args([
+            "--config.check",
+            &format!("--config.file={}", bad.display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:4: http.web: unknown field `timeout`",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_config_stops_start_up_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yaml", "global:\n  max_concurrency: 0\n");
+    let port = support::free_port();
+    let out = Command::new(support::BIN)
+        .args([
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            &format!("--config.file={}", bad.display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:2: global.max_concurrency: must be at least 1",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
+}
