@@ -363,3 +363,23 @@ fn a_bad_config_stops_start_up_before_listening() {
     );
     assert!(!stderr.contains("listening"), "{stderr}");
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
+    let out = Command::new(support::BIN)
+        .args(["--config.check", &format!("--config.file={example}")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("target exporter-health (http)"), "{stdout}");
+    assert!(
+        stdout.contains("target exporter-landing-page (http)"),
+        "{stdout}"
+    );
+}
