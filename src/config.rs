@@ -750,7 +750,7 @@ fn validate(
                 merge_labels(&global_labels, own),
                 Arc::new(c) as Arc<dyn Collector>,
             )),
-            Err(e) => v.error(&["http", &name, "tls"], e.to_string()),
+            Err(e) => v.error(&["http", &name], e.to_string()),
         }
     }
     if !v.errors.is_empty() {

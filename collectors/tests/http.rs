@@ -566,7 +566,20 @@ async fn refused_port() {
 async fn errors_never_show_credentials() {
     let addr = closed_port().await;
     let url = format!("http://user:hunter2@{addr}/?token=abc123");
-    let outcome = probe(HttpSettings::new(Url::parse(&url).unwrap())).await;
+    let mut settings = HttpSettings::new(Url::parse(&url).unwrap());
+    settings
+        .headers
+        .insert("X-Api-Key".into(), "k3y-value".into());
+    let debug = format!("{settings:?}");
+    assert!(
+        debug.contains("X-Api-Key") && !debug.contains("k3y-value"),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains("hunter2") && !debug.contains("abc123"),
+        "{debug}"
+    );
+    let outcome = probe(settings).await;
     let message = outcome.result.unwrap_err().to_string();
     assert!(message.contains(&addr.to_string()), "{message}");
     assert!(

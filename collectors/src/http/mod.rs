@@ -104,7 +104,10 @@ pub enum Auth {
 }
 
 /// Typed, validated settings of one HTTP target. Built by the binary's config layer.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the endpoint and path only, and header names only: the URL's userinfo or query and
+/// configured header values may carry credentials.
+#[derive(Clone)]
 pub struct HttpSettings {
     /// The URL probed (`http` or `https`).
     pub url: Url,
@@ -137,6 +140,35 @@ pub struct HttpSettings {
     pub tls: TlsSettings,
     /// Credentials.
     pub auth: Option<Auth>,
+}
+
+impl fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("endpoint", &probe::endpoint(&self.url))
+            .field("path", &self.url.path())
+            .field("method", &self.method)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body", &self.body.as_ref().map(|b| b.len()))
+            .field("valid_status_codes", &self.valid_status_codes)
+            .field("valid_http_versions", &self.valid_http_versions)
+            .field("follow_redirects", &self.follow_redirects)
+            .field("max_redirects", &self.max_redirects)
+            .field("fail_if_ssl", &self.fail_if_ssl)
+            .field("fail_if_not_ssl", &self.fail_if_not_ssl)
+            .field(
+                "fail_if_body_matches_regexp",
+                &self.fail_if_body_matches_regexp,
+            )
+            .field(
+                "fail_if_body_not_matches_regexp",
+                &self.fail_if_body_not_matches_regexp,
+            )
+            .field("body_size_limit", &self.body_size_limit)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 impl HttpSettings {
