@@ -66,6 +66,16 @@ fn promtool_check(body: &[u8]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Run the binary to completion: exit code, stdout, stderr.
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(support::BIN).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn metrics_serves_every_target_within_the_deadline_and_promtool_is_clean() {
     let s = start();
@@ -304,15 +314,11 @@ fn the_telemetry_path_flag_moves_the_scrape_endpoint() {
 fn config_check_validates_and_summarises() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good.yaml", &config(1, 2));
-    let out = Command::new(support::BIN)
-        .args([
-            "--config.check",
-            &format!("--config.file={}", good.display()),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let (code, stdout, _) = run(&[
+        "--config.check",
+        &format!("--config.file={}", good.display()),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("configuration OK"), "{stdout}");
     assert!(stdout.contains("target self (http)"), "{stdout}");
     assert!(!stdout.contains(SECRET), "{stdout}");
@@ -322,22 +328,13 @@ fn config_check_validates_and_summarises() {
         "bad.yaml",
         "http:\n  web:\n    url: http://x/\n    timeout: 3s\n",
     );
-    let out = Command::new(support::BIN)
-        .args([
-            "--config.check",
-            &format!("--config.file={}", bad.display()),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}:4: http.web: unknown field `timeout`",
-            bad.display()
-        )),
-        "{stderr}"
-    );
+    let (code, _, stderr) = run(&[
+        "--config.check",
+        &format!("--config.file={}", bad.display()),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let expected = format!("{}:4: http.web: unknown field `timeout`", bad.display());
+    assert!(stderr.contains(&expected), "{stderr}");
 }
 
 #[test]
@@ -345,38 +342,24 @@ fn a_bad_config_stops_start_up_before_listening() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write(dir.path(), "bad.yaml", "global:\n  max_concurrency: 0\n");
     let port = support::free_port();
-    let out = Command::new(support::BIN)
-        .args([
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            &format!("--config.file={}", bad.display()),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "{}:2: global.max_concurrency: must be at least 1",
-            bad.display()
-        )),
-        "{stderr}"
+    let (code, _, stderr) = run(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", bad.display()),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let expected = format!(
+        "{}:2: global.max_concurrency: must be at least 1",
+        bad.display()
     );
+    assert!(stderr.contains(&expected), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
 }
 
 #[test]
 fn the_example_config_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
-    let out = Command::new(support::BIN)
-        .args(["--config.check", &format!("--config.file={example}")])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stdout, stderr) = run(&["--config.check", &format!("--config.file={example}")]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("target exporter-health (http)"), "{stdout}");
     assert!(
         stdout.contains("target exporter-landing-page (http)"),

@@ -73,6 +73,10 @@ impl Collector for Fake {
     }
 }
 
+fn answer(value: f64, up: bool) -> Behaviour {
+    Behaviour::Answer { value, up }
+}
+
 fn global(max_concurrency: usize) -> Global {
     Global {
         scrape_timeout: Duration::from_secs(10),
@@ -132,20 +136,8 @@ async fn families_from_several_targets_merge_with_their_labels() {
     let engine = Engine::new(
         &global(4),
         vec![
-            target(
-                "a",
-                Behaviour::Answer {
-                    value: 1.0,
-                    up: true,
-                },
-            ),
-            target(
-                "b",
-                Behaviour::Answer {
-                    value: 2.0,
-                    up: false,
-                },
-            ),
+            target("a", answer(1.0, true)),
+            target("b", answer(2.0, false)),
         ],
     );
     let text = scrape_text(&engine, Selection::All, Duration::from_secs(5)).await;
@@ -188,13 +180,7 @@ async fn a_type_conflict_costs_only_the_conflicting_family() {
     let engine = Engine::new(
         &global(4),
         vec![
-            target(
-                "a",
-                Behaviour::Answer {
-                    value: 1.0,
-                    up: true,
-                },
-            ),
+            target("a", answer(1.0, true)),
             target("b", Behaviour::Conflicting),
         ],
     );
@@ -220,13 +206,7 @@ async fn a_hung_target_costs_only_itself_and_the_scrape_ends_at_the_deadline() {
         &global(4),
         vec![
             target("hung", Behaviour::Hang),
-            target(
-                "fine",
-                Behaviour::Answer {
-                    value: 7.0,
-                    up: true,
-                },
-            ),
+            target("fine", answer(7.0, true)),
         ],
     );
     let started = Instant::now();
@@ -257,13 +237,7 @@ async fn a_panicking_collector_costs_only_itself() {
         &global(4),
         vec![
             target("boom", Behaviour::Panic),
-            target(
-                "fine",
-                Behaviour::Answer {
-                    value: 3.0,
-                    up: true,
-                },
-            ),
+            target("fine", answer(3.0, true)),
         ],
     );
     let text = scrape_text(&engine, Selection::All, Duration::from_secs(5)).await;
@@ -307,21 +281,8 @@ async fn a_probe_covers_one_target_without_a_target_label() {
     let engine = Engine::new(
         &global(4),
         vec![
-            target_of(
-                "web",
-                Behaviour::Answer {
-                    value: 1.0,
-                    up: true,
-                },
-                &HTTP,
-            ),
-            target(
-                "other",
-                Behaviour::Answer {
-                    value: 2.0,
-                    up: true,
-                },
-            ),
+            target_of("web", answer(1.0, true), &HTTP),
+            target("other", answer(2.0, true)),
         ],
     );
     let text = scrape_text(&engine, Selection::Probe("web"), Duration::from_secs(5)).await;
