@@ -22,6 +22,9 @@ use crate::exposition::Batch;
 /// Lowest budget we ever run with, whatever the header says: below this nothing useful finishes.
 pub const MIN_BUDGET: Duration = Duration::from_millis(100);
 
+/// Highest budget allowed by configuration (`global.scrape_timeout`).
+pub const MAX_BUDGET: Duration = Duration::from_secs(3600);
+
 /// How long after the deadline the engine waits for a collector that promised to honour it, so a
 /// collector that enforces the deadline itself gets to report its partial results.
 const GRACE: Duration = Duration::from_millis(50);
@@ -96,7 +99,9 @@ impl Engine {
     /// Collect the selected targets within `budget` and return their families, not yet merged.
     /// `None` when a probe names a target that is not configured.
     pub async fn scrape(&self, selection: Selection<'_>, budget: Duration) -> Option<Vec<Batch>> {
-        let deadline = Instant::now() + budget;
+        let now = Instant::now();
+        // Config bounds scrape_timeout, so this cannot overflow; a far deadline is the safe fallback.
+        let deadline = now.checked_add(budget).unwrap_or(now + MAX_BUDGET);
         let selected: Vec<&Target> = match selection {
             Selection::All => self.targets.iter().collect(),
             Selection::Probe(name) => vec![self.targets.iter().find(|t| t.name == name)?],
@@ -115,13 +120,15 @@ impl Engine {
         budget: Duration,
         label_target: bool,
     ) -> Batch {
-        let started = Instant::now();
+        // The duration covers the collection itself, not the wait for a concurrency slot.
+        let started = std::cell::Cell::new(None::<Instant>);
         let run = async {
             let _permit = self
                 .limiter
                 .acquire()
                 .await
                 .map_err(|_| CollectError::Internal("concurrency limiter closed".into()))?;
+            started.set(Some(Instant::now()));
             AssertUnwindSafe(target.collector.collect(deadline))
                 .catch_unwind()
                 .await
@@ -129,18 +136,12 @@ impl Engine {
         };
         let outcome = match tokio::time::timeout_at(deadline + GRACE, run).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(error)) => Outcome {
-                families: Vec::new(),
-                result: Err(error),
-            },
-            Err(_) => Outcome {
-                families: Vec::new(),
-                result: Err(CollectError::Timeout(budget)),
-            },
+            Ok(Err(error)) => Outcome::down(Vec::new(), error),
+            Err(_) => Outcome::down(Vec::new(), CollectError::Timeout(budget)),
         };
-        let elapsed = started.elapsed();
+        let elapsed = started.get().map_or(Duration::ZERO, |s| s.elapsed());
         let kind = target.collector.kind();
-        if let Err(error) = &outcome.result {
+        for error in &outcome.errors {
             tracing::warn!(
                 target_name = %target.name,
                 collector = kind.name,
@@ -149,17 +150,18 @@ impl Engine {
                 "target scrape failed"
             );
         }
-        let up = if outcome.result.is_ok() { 1.0 } else { 0.0 };
+        let gauge = |yes: bool| if yes { 1.0 } else { 0.0 };
         let mut own = Families::new();
-        own.gauge(kind.up_metric, kind.up_help).set(&[], up);
+        own.gauge(kind.up_metric, kind.up_help)
+            .set(&[], gauge(outcome.up));
         own.gauge(
             "fanout_exporter_scrape_success",
             "Whether the collector of a target finished without error within the scrape deadline (1) or not (0).",
         )
-        .set(&[("collector", kind.name)], up);
+        .set(&[("collector", kind.name)], gauge(outcome.succeeded()));
         own.gauge(
             "fanout_exporter_scrape_duration_seconds",
-            "Wall time spent collecting a target during this scrape.",
+            "Wall time spent collecting a target during this scrape, without waiting for a concurrency slot.",
         )
         .set(&[("collector", kind.name)], elapsed.as_secs_f64());
         let mut families: Vec<MetricFamily> = own.finish();

@@ -42,15 +42,48 @@ pub struct Kind {
 
 /// What one collection of one target produced.
 ///
-/// `families` holds whatever is known even when the target is down (blackbox reports
-/// `probe_http_status_code` and the phase timings of a failed probe, for instance); `result` says whether
-/// the target counts as up, and why not.
+/// Two questions are kept apart: is the target up (the kind's up gauge: `probe_success`, `mysql_up`,
+/// ...), and did the collection go through without error (`fanout_exporter_scrape_success`). A MySQL
+/// server that answers while one sub-collector lacks a privilege is up with an error; an HTTP probe
+/// that gets a 500 is down, and its failed check is the error that says why.
 #[derive(Debug)]
 pub struct Outcome {
-    /// Families built during this collection, without the kind's up family.
+    /// Families built during this collection, without the kind's up family. They hold whatever is
+    /// known even when the target is down (blackbox reports `probe_http_status_code` and the phase
+    /// timings of a failed probe, for instance).
     pub families: Vec<MetricFamily>,
-    /// `Ok` when the target is up and every check passed.
-    pub result: Result<(), CollectError>,
+    /// Whether the target counts as up.
+    pub up: bool,
+    /// What went wrong, if anything; each is logged with the target's name.
+    pub errors: Vec<CollectError>,
+}
+
+impl Outcome {
+    /// Up when `result` is `Ok`; otherwise down, with the error as the reason.
+    pub fn from_result(families: Vec<MetricFamily>, result: Result<(), CollectError>) -> Self {
+        match result {
+            Ok(()) => Self {
+                families,
+                up: true,
+                errors: Vec::new(),
+            },
+            Err(error) => Self::down(families, error),
+        }
+    }
+
+    /// Down for `error`, keeping the families learned so far.
+    pub fn down(families: Vec<MetricFamily>, error: CollectError) -> Self {
+        Self {
+            families,
+            up: false,
+            errors: vec![error],
+        }
+    }
+
+    /// Whether the collection went through: the target is up and nothing failed.
+    pub fn succeeded(&self) -> bool {
+        self.up && self.errors.is_empty()
+    }
 }
 
 /// A collector bound to one target.

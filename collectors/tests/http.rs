@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
+use fanout_collectors::CollectError;
 use fanout_collectors::http::{Auth, HttpCollector, HttpSettings, SecretBytes, TlsVersion};
-use fanout_collectors::{CollectError, Outcome};
 use prometheus::proto::MetricType;
 use regex::Regex;
 use secrecy::SecretString;
@@ -18,14 +18,14 @@ fn https(port: u16, host: &str) -> HttpSettings {
     HttpSettings::new(Url::parse(&format!("https://{host}:{port}/")).unwrap())
 }
 
-fn assert_check(outcome: &Outcome, needle: &str) {
+fn assert_check(outcome: &Probed, needle: &str) {
     match &outcome.result {
         Err(CollectError::Check(reason)) => assert!(reason.contains(needle), "{reason}"),
         other => panic!("expected a failed check mentioning {needle:?}, got {other:?}"),
     }
 }
 
-fn assert_connect(outcome: &Outcome) {
+fn assert_connect(outcome: &Probed) {
     assert!(
         matches!(outcome.result, Err(CollectError::Connect { .. })),
         "{:?}",
@@ -599,7 +599,7 @@ fn bad_settings_are_refused() {
     let pki = Pki::new("test CA");
     let client = pki.client_leaf();
 
-    assert!(new(&|s| s.tls.ca_pem = Some(b"not a pem".to_vec())).contains("tls.ca_pem"));
+    assert!(new(&|s| s.tls.ca_pem = Some(b"not a pem".to_vec())).contains("tls.ca_file"));
     let garbled_key =
         "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n";
     let message = new(&|s| {

@@ -22,6 +22,9 @@ enum Behaviour {
     },
     Conflicting,
     Hang,
+    /// Honours the deadline itself and reports what it learned by then.
+    Partial,
+    UpWithError,
     Panic,
     Track {
         running: Arc<AtomicUsize>,
@@ -36,7 +39,7 @@ impl Collector for Fake {
         self.1
     }
 
-    fn collect(&self, _deadline: Instant) -> futures_util::future::BoxFuture<'_, Outcome> {
+    fn collect(&self, deadline: Instant) -> futures_util::future::BoxFuture<'_, Outcome> {
         Box::pin(async move {
             let mut f = Families::new();
             let result = match &self.0 {
@@ -56,6 +59,15 @@ impl Collector for Fake {
                     std::future::pending::<()>().await;
                     Ok(())
                 }
+                Behaviour::Partial => {
+                    f.gauge("learned_before_deadline", "Partial.").set(&[], 1.0);
+                    tokio::time::sleep_until(deadline).await;
+                    Err(CollectError::Timeout(Duration::ZERO))
+                }
+                Behaviour::UpWithError => {
+                    f.gauge("shared_gauge", "Shared.").set(&[], 4.0);
+                    Ok(())
+                }
                 Behaviour::Panic => panic!("boom"),
                 Behaviour::Track { running, peak } => {
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -65,10 +77,13 @@ impl Collector for Fake {
                     Ok(())
                 }
             };
-            Outcome {
-                families: f.finish(),
-                result,
+            let mut outcome = Outcome::from_result(f.finish(), result);
+            if let Behaviour::UpWithError = &self.0 {
+                outcome
+                    .errors
+                    .push(CollectError::Check("a sub-collector failed".into()));
             }
+            outcome
         })
     }
 }
@@ -191,8 +206,8 @@ async fn a_type_conflict_costs_only_the_conflicting_family() {
         )
     );
     assert!(
-        !text.contains("target=\"b\",env=\"test\"} 1\nshared"),
-        "{text}"
+        !text.contains("shared_gauge{target=\"b\""),
+        "the conflicting family is dropped: {text}"
     );
     assert!(
         text.contains("test_up{target=\"b\",env=\"test\"} 1\n"),
@@ -245,6 +260,12 @@ async fn a_panicking_collector_costs_only_itself() {
         text.contains("test_up{target=\"boom\",env=\"test\"} 0\n"),
         "{text}"
     );
+    assert!(text.contains(
+        "fanout_exporter_scrape_success{collector=\"test\",target=\"boom\",env=\"test\"} 0\n"
+    ));
+    assert!(text.contains(
+        "fanout_exporter_scrape_duration_seconds{collector=\"test\",target=\"boom\",env=\"test\"} "
+    ));
     assert!(
         text.contains("test_up{target=\"fine\",env=\"test\"} 1\n"),
         "{text}"
@@ -296,5 +317,65 @@ async fn a_probe_covers_one_target_without_a_target_label() {
             .scrape(Selection::Probe("missing"), Duration::from_secs(1))
             .await
             .is_none()
+    );
+}
+
+#[tokio::test]
+async fn max_concurrency_holds_across_concurrent_scrapes() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let targets = (0..4)
+        .map(|i| {
+            target(
+                &format!("t{i}"),
+                Behaviour::Track {
+                    running: running.clone(),
+                    peak: peak.clone(),
+                },
+            )
+        })
+        .collect();
+    let engine = Engine::new(&global(2), targets);
+    let budget = Duration::from_secs(5);
+    let (a, b, c) = tokio::join!(
+        engine.scrape(Selection::All, budget),
+        engine.scrape(Selection::All, budget),
+        engine.scrape(Selection::Probe("t0"), budget),
+    );
+    assert_eq!(
+        (a.map(|v| v.len()), b.map(|v| v.len()), c.map(|v| v.len())),
+        (Some(4), Some(4), Some(1))
+    );
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_collector_that_honours_the_deadline_keeps_its_partial_results() {
+    let engine = Engine::new(&global(4), vec![target("slow", Behaviour::Partial)]);
+    let text = scrape_text(&engine, Selection::All, Duration::from_millis(200)).await;
+    assert!(
+        text.contains("learned_before_deadline{target=\"slow\",env=\"test\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("test_up{target=\"slow\",env=\"test\"} 0\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn up_with_an_error_is_up_but_not_a_successful_scrape() {
+    let engine = Engine::new(&global(4), vec![target("db", Behaviour::UpWithError)]);
+    let text = scrape_text(&engine, Selection::All, Duration::from_secs(5)).await;
+    assert!(
+        text.contains("test_up{target=\"db\",env=\"test\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "fanout_exporter_scrape_success{collector=\"test\",target=\"db\",env=\"test\"} 0\n"
+    ));
+    assert!(
+        text.contains("shared_gauge{target=\"db\",env=\"test\"} 4\n"),
+        "{text}"
     );
 }

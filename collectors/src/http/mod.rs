@@ -195,9 +195,26 @@ impl HttpSettings {
 }
 
 /// Why settings could not be turned into a collector (bad TLS material, for instance).
+///
+/// `field` is the setting's name as blackbox-style configs spell it (`url`, `tls.ca_file`, ...), so
+/// the config layer can point at the key; `message` never quotes credentials or key material.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SettingsError(pub String);
+#[error("{field}: {message}")]
+pub struct SettingsError {
+    /// The setting at fault, dotted.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SettingsError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
 
 /// An HTTP target ready to probe.
 ///
@@ -231,16 +248,19 @@ impl HttpCollector {
     pub fn new(settings: HttpSettings) -> Result<Self, SettingsError> {
         let url = &settings.url;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(SettingsError(format!(
-                "url: only http and https URLs with a host can be probed (scheme is {:?})",
-                url.scheme()
-            )));
+            return Err(SettingsError::new(
+                "url",
+                format!(
+                    "only http and https URLs with a host can be probed (scheme is {:?})",
+                    url.scheme()
+                ),
+            ));
         }
         let method = Method::from_bytes(settings.method.as_bytes()).map_err(|_| {
-            SettingsError(format!(
-                "method: {:?} is not an HTTP method",
-                settings.method
-            ))
+            SettingsError::new(
+                "method",
+                format!("{:?} is not an HTTP method", settings.method),
+            )
         })?;
         let (headers, host_header) = headers(&settings.headers)?;
         let auth = settings.auth.as_ref().map(auth_header).transpose()?;
@@ -266,12 +286,13 @@ fn headers(
     let mut host = None;
     for (name, value) in configured {
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| SettingsError(format!("headers: {name:?} is not a header name")))?;
+            .map_err(|_| SettingsError::new("headers", format!("{name:?} is not a header name")))?;
         // The value is not quoted: configured headers may carry credentials.
         let mut value = HeaderValue::from_str(value).map_err(|_| {
-            SettingsError(format!(
-                "headers: the value of {name} is not a valid header value"
-            ))
+            SettingsError::new(
+                "headers",
+                format!("the value of {name} is not a valid header value"),
+            )
         })?;
         if name == HOST {
             host = Some(value.to_str().unwrap_or_default().to_owned());
@@ -298,7 +319,10 @@ fn auth_header(auth: &Auth) -> Result<HeaderValue, SettingsError> {
         Auth::Bearer(token) => format!("Bearer {}", token.expose_secret()),
     };
     let mut value = HeaderValue::from_str(&value).map_err(|_| {
-        SettingsError("auth: the credentials contain characters not allowed in a header".into())
+        SettingsError::new(
+            "auth",
+            "the credentials contain characters not allowed in a header",
+        )
     })?;
     value.set_sensitive(true);
     Ok(value)
@@ -323,10 +347,7 @@ impl Collector for HttpCollector {
                     ))
                 });
             report.settle();
-            Outcome {
-                families: report.families(start.elapsed().as_secs_f64()),
-                result,
-            }
+            Outcome::from_result(report.families(start.elapsed().as_secs_f64()), result)
         })
     }
 }

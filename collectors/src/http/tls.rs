@@ -31,7 +31,7 @@ pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, Sett
     let roots = root_store(tls.ca_pem.as_deref())?;
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| SettingsError(format!("tls: {e}")))?;
+        .map_err(|e| SettingsError::new("tls.min_version", e.to_string()))?;
     let builder = if tls.insecure_skip_verify {
         builder
             .dangerous()
@@ -41,12 +41,13 @@ pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, Sett
     };
     let mut config = match (&tls.cert_pem, &tls.key_pem) {
         (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(certificates(cert, "tls.cert_pem")?, private_key(&key.0)?)
-            .map_err(|e| SettingsError(format!("tls client certificate: {e}")))?,
+            .with_client_auth_cert(certificates(cert, "tls.cert_file")?, private_key(&key.0)?)
+            .map_err(|e| SettingsError::new("tls.cert_file", format!("client certificate: {e}")))?,
         (None, None) => builder.with_no_client_auth(),
         _ => {
-            return Err(SettingsError(
-                "tls: a client certificate and its key must be given together".into(),
+            return Err(SettingsError::new(
+                "tls",
+                "a client certificate and its key must be given together",
             ));
         }
     };
@@ -62,22 +63,23 @@ fn root_store(ca_pem: Option<&[u8]>) -> Result<RootCertStore, SettingsError> {
         });
     };
     let mut store = RootCertStore::empty();
-    for (index, cert) in certificates(pem, "tls.ca_pem")?.into_iter().enumerate() {
-        store
-            .add(cert)
-            .map_err(|e| SettingsError(format!("tls.ca_pem: certificate #{}: {e}", index + 1)))?;
+    for (index, cert) in certificates(pem, "tls.ca_file")?.into_iter().enumerate() {
+        store.add(cert).map_err(|e| {
+            SettingsError::new("tls.ca_file", format!("certificate #{}: {e}", index + 1))
+        })?;
     }
     Ok(store)
 }
 
-fn certificates(pem: &[u8], field: &str) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+fn certificates(
+    pem: &[u8],
+    field: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SettingsError(format!("{field}: invalid PEM: {e}")))?;
+        .map_err(|e| SettingsError::new(field, format!("invalid PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(SettingsError(format!(
-            "{field}: no CERTIFICATE block found"
-        )));
+        return Err(SettingsError::new(field, "no CERTIFICATE block found"));
     }
     Ok(certs)
 }
@@ -86,8 +88,9 @@ fn certificates(pem: &[u8], field: &str) -> Result<Vec<CertificateDer<'static>>,
 /// risk of quoting a piece of it.
 fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, SettingsError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
-        SettingsError(
-            "tls.key_pem: no readable PKCS#8, PKCS#1 or SEC1 private key in PEM form".into(),
+        SettingsError::new(
+            "tls.key_file",
+            "no readable PKCS#8, PKCS#1 or SEC1 private key in PEM form",
         )
     })
 }

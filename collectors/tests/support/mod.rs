@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fanout_collectors::http::{HttpCollector, HttpSettings};
-use fanout_collectors::{Collector, Outcome};
+use fanout_collectors::{CollectError, Collector};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderMap, LOCATION};
@@ -269,15 +269,31 @@ pub fn settings(addr: SocketAddr, path: &str) -> HttpSettings {
 }
 
 /// Probe once with a 5 s deadline.
-pub async fn probe(settings: HttpSettings) -> Outcome {
+/// A probe's outcome with its one possible reason: the HTTP collector reports down with exactly one
+/// error and up with none, which `probe_until` checks.
+#[derive(Debug)]
+pub struct Probed {
+    pub families: Vec<MetricFamily>,
+    pub result: Result<(), CollectError>,
+}
+
+pub async fn probe(settings: HttpSettings) -> Probed {
     probe_until(settings, Instant::now() + Duration::from_secs(5)).await
 }
 
-pub async fn probe_until(settings: HttpSettings, deadline: Instant) -> Outcome {
-    HttpCollector::new(settings)
+pub async fn probe_until(settings: HttpSettings, deadline: Instant) -> Probed {
+    let outcome = HttpCollector::new(settings)
         .unwrap()
         .collect(deadline)
-        .await
+        .await;
+    assert_eq!(outcome.up, outcome.errors.is_empty(), "{outcome:?}");
+    let mut errors = outcome.errors.into_iter();
+    let result = errors.next().map_or(Ok(()), Err);
+    assert!(errors.next().is_none(), "at most one reason");
+    Probed {
+        families: outcome.families,
+        result,
+    }
 }
 
 /// The value of the gauge `name` with exactly `labels`, if present.
@@ -297,11 +313,11 @@ pub fn gauge(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> 
 }
 
 /// The unlabelled gauge `name`, which must be present.
-pub fn value(outcome: &Outcome, name: &str) -> f64 {
+pub fn value(outcome: &Probed, name: &str) -> f64 {
     gauge(&outcome.families, name, &[]).unwrap_or_else(|| panic!("{name} missing"))
 }
 
-pub fn phase(outcome: &Outcome, phase: &str) -> f64 {
+pub fn phase(outcome: &Probed, phase: &str) -> f64 {
     gauge(
         &outcome.families,
         "probe_http_duration_seconds",
