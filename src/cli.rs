@@ -74,6 +74,13 @@ fn telemetry_path(path: &str) -> Result<String, String> {
     if path == "/probe" || path.starts_with("/-/") {
         return Err(format!("{path} is used by another endpoint"));
     }
+    // The path becomes a route pattern: `{x}` would be a placeholder matching anything.
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'))
+    {
+        return Err("may contain only letters, digits, /, _, - and .".into());
+    }
     Ok(path.to_owned())
 }
 
@@ -123,7 +130,16 @@ mod tests {
     #[test]
     fn telemetry_path_must_not_shadow_other_endpoints() {
         assert!(telemetry_path("/metrics").is_ok());
-        for bad in ["metrics", "/", "/probe", "/-/healthy"] {
+        for bad in [
+            "metrics",
+            "/",
+            "/probe",
+            "/-/healthy",
+            "/{x}",
+            "/m{x",
+            "/a b",
+            "/*",
+        ] {
             assert!(telemetry_path(bad).is_err(), "{bad}");
         }
     }

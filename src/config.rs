@@ -20,20 +20,24 @@ use fanout_collectors::Collector;
 use fanout_collectors::http::{
     Auth, HttpCollector, HttpSettings, SecretBytes, TlsSettings, TlsVersion,
 };
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::providers::{Format, Serialized, Yaml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use regex::Regex;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny};
 
-use crate::scrape::Target;
+use crate::scrape::{MAX_BUDGET, MIN_BUDGET, Target};
 
 /// Prefix of environment variables that override the file; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "FANOUT_EXPORTER_";
 
 /// Label names a target may not set: the engine's own, Prometheus' reserved ones.
-const RESERVED_LABELS: &[&str] = &["target", "instance", "job", "collector"];
+const RESERVED_LABELS: &[&str] = &["target", "instance", "job", "collector", "le", "quantile"];
+
+/// Upper bound of `global.max_concurrency`: beyond it the limit protects nothing.
+const MAX_CONCURRENCY: usize = 10_000;
 
 /// One configuration problem, located as precisely as the parser allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,10 +156,6 @@ pub enum Input {
 
 /// Load, layer and validate the configuration from the process environment.
 pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors> {
-    load_with_env(input, flags, Env::prefixed(ENV_PREFIX).split("__"))
-}
-
-fn load_with_env(input: &Input, flags: &FlagOverrides, env: Env) -> Result<Config, ConfigErrors> {
     let (source, text) = match input {
         Input::File(path) => (
             path.display().to_string(),
@@ -176,9 +176,9 @@ fn load_with_env(input: &Input, flags: &FlagOverrides, env: Env) -> Result<Confi
         figment = figment.merge(Yaml::string(&text));
     }
     let raw: RawConfig = figment
-        .merge(env)
+        .merge(EnvLayer::from_process())
         .merge(Serialized::default("global", flags))
-        .extract()
+        .extract_lossy()
         .map_err(|errors| {
             ConfigErrors(
                 errors
@@ -200,12 +200,10 @@ fn layered_error(source: &str, e: figment::Error) -> ConfigError {
         .is_some_and(|m| m.name.contains("environment"));
     let (source, message) = if from_env {
         let variable = format!("{ENV_PREFIX}{}", e.path.join("__").to_ascii_uppercase());
-        (
-            "environment".to_owned(),
-            format!("{} (set by {variable})", e.kind),
-        )
+        let message = format!("{} (set by {variable})", redact(&e.kind.to_string()));
+        ("environment".to_owned(), message)
     } else {
-        (source.to_owned(), e.kind.to_string())
+        (source.to_owned(), redact(&e.kind.to_string()))
     };
     ConfigError {
         source,
@@ -213,6 +211,92 @@ fn layered_error(source: &str, e: figment::Error) -> ConfigError {
         line: None,
         message,
     }
+}
+
+/// The environment layer.
+///
+/// figment's own `Env` provider parses every value, so `000123` becomes the number 123 and `1.10`
+/// becomes 1.1 before any field sees it: a secret or a label value would be silently changed. This
+/// layer keeps each value a string, and lossy extraction turns it into a number or boolean where the
+/// key wants one. Values written as `[...]` or `{...}` are parsed, so lists such as
+/// `valid_status_codes` can be set too.
+struct EnvLayer {
+    /// (dotted, lower-cased key path, raw value)
+    vars: Vec<(String, String)>,
+}
+
+impl EnvLayer {
+    fn from_process() -> Self {
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix(ENV_PREFIX)?;
+                let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+                (!parts.iter().any(String::is_empty)).then(|| (parts.join("."), value))
+            })
+            .collect();
+        Self { vars }
+    }
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable(s)")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (key, raw) in &self.vars {
+            let value = if raw.trim_start().starts_with(['[', '{']) {
+                raw.parse::<Value>().unwrap_or_else(|never| match never {})
+            } else {
+                Value::from(raw.clone())
+            };
+            if let Some(nested) = figment::util::nest(key, value).into_dict() {
+                merge_dict(&mut dict, nested);
+            }
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn merge_dict(into: &mut Dict, from: Dict) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Dict(_, existing)), Value::Dict(_, new)) => merge_dict(existing, new),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+/// serde's type errors quote the value they refused (`invalid type: string "admin:hunter2"`), which may
+/// be a secret put under the wrong key; they also name internal types. Keep the type, drop the value.
+fn redact(message: &str) -> String {
+    static QUOTED: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+        Regex::new(r#"(invalid type: (?:found )?)(string "(?:[^"\\]|\\.)*"|integer `[^`]*`|floating point `[^`]*`|boolean `[^`]*`)"#).ok()
+    });
+    static RAW_TYPE: std::sync::LazyLock<Option<Regex>> =
+        std::sync::LazyLock::new(|| Regex::new(r"struct Raw\w+").ok());
+    let mut out = message.to_owned();
+    if let Some(re) = QUOTED.as_ref() {
+        out = re
+            .replace_all(&out, |c: &regex::Captures<'_>| {
+                let kind = match c[2].split([' ', '`']).next() {
+                    Some("string") => "a string",
+                    Some("integer") => "an integer",
+                    Some("floating") => "a number",
+                    _ => "a boolean",
+                };
+                format!("{}{kind}", &c[1])
+            })
+            .into_owned();
+    }
+    if let Some(re) = RAW_TYPE.as_ref() {
+        out = re.replace_all(&out, "a mapping").into_owned();
+    }
+    out
 }
 
 fn input_dir(input: &Input) -> Option<&Path> {
@@ -246,7 +330,7 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
                 source.to_owned(),
                 "",
                 e.location().map(|l| l.line()),
-                e.to_string(),
+                redact(&e.to_string()),
             )
         })
 }
@@ -537,25 +621,20 @@ impl Validator<'_> {
     fn http(&mut self, name: &str, raw: RawHttp) -> Option<HttpSettings> {
         let path = ["http", name];
         let errors_before = self.errors.len();
+        // Scheme, method, headers and TLS material are checked by `HttpCollector::new`.
         let url = match url::Url::parse(&raw.url.0) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
-            Ok(_) => {
-                self.error(
-                    &["http", name, "url"],
-                    "expected an http:// or https:// URL with a host",
-                );
-                None
-            }
+            Ok(u) => Some(u),
             Err(e) => {
                 self.error(&["http", name, "url"], format!("invalid URL: {e}"));
                 None
             }
         };
         for version in &raw.valid_http_versions {
-            if !matches!(version.as_str(), "HTTP/1.0" | "HTTP/1.1" | "HTTP/2.0") {
+            // The probe speaks HTTP/1.x only; accepting HTTP/2.0 would make a check that never passes.
+            if !matches!(version.as_str(), "HTTP/1.0" | "HTTP/1.1") {
                 self.error(
                     &["http", name, "valid_http_versions"],
-                    format!("unknown version {version:?}: expected HTTP/1.0, HTTP/1.1 or HTTP/2.0"),
+                    format!("unsupported version {version:?}: expected HTTP/1.0 or HTTP/1.1"),
                 );
             }
         }
@@ -563,12 +642,6 @@ impl Validator<'_> {
             self.error(&path, "fail_if_ssl and fail_if_not_ssl cannot both be true");
         }
         let method = raw.method.map(|m| m.0.to_ascii_uppercase());
-        if let Some(m) = method
-            .as_ref()
-            .filter(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()))
-        {
-            self.error(&["http", name, "method"], format!("invalid method {m:?}"));
-        }
         let body_size_limit = match raw
             .body_size_limit
             .as_ref()
@@ -612,9 +685,6 @@ impl Validator<'_> {
                 Some(RawTlsVersion::TLS12) | None => TlsVersion::Tls12,
             },
         };
-        if raw.tls.cert_file.is_some() != raw.tls.key_file.is_some() {
-            self.error(&tls_path, "cert_file and key_file must be given together");
-        }
         let basic = raw.basic_auth.map(|b| {
             let auth_path = ["http", name, "basic_auth"];
             let password = self.secret(
@@ -654,7 +724,7 @@ impl Validator<'_> {
         settings.body = raw.body.map(|b| b.0);
         settings.valid_status_codes = raw.valid_status_codes;
         settings.valid_http_versions = raw.valid_http_versions;
-        settings.follow_redirects = raw.follow_redirects.unwrap_or(true);
+        settings.follow_redirects = raw.follow_redirects.unwrap_or(settings.follow_redirects);
         settings.max_redirects = raw.max_redirects.unwrap_or(settings.max_redirects);
         settings.fail_if_ssl = raw.fail_if_ssl;
         settings.fail_if_not_ssl = raw.fail_if_not_ssl;
@@ -688,8 +758,11 @@ fn validate(
         errors: Vec::new(),
     };
     let g = &raw.global;
-    if g.scrape_timeout < Duration::from_millis(10) {
-        v.error(&["global", "scrape_timeout"], "must be at least 10ms");
+    if !(MIN_BUDGET..=MAX_BUDGET).contains(&g.scrape_timeout) {
+        v.error(
+            &["global", "scrape_timeout"],
+            format!("must be between {MIN_BUDGET:?} and {MAX_BUDGET:?}"),
+        );
     }
     if g.timeout_offset >= g.scrape_timeout {
         v.error(
@@ -697,8 +770,11 @@ fn validate(
             "must be smaller than scrape_timeout",
         );
     }
-    if g.max_concurrency == 0 {
-        v.error(&["global", "max_concurrency"], "must be at least 1");
+    if !(1..=MAX_CONCURRENCY).contains(&g.max_concurrency) {
+        v.error(
+            &["global", "max_concurrency"],
+            format!("must be between 1 and {MAX_CONCURRENCY}"),
+        );
     }
     let global_labels = v.labels(&["global", "labels"], &raw.global.labels);
     let global = Global {
@@ -750,7 +826,11 @@ fn validate(
                 merge_labels(&global_labels, own),
                 Arc::new(c) as Arc<dyn Collector>,
             )),
-            Err(e) => v.error(&["http", &name], e.to_string()),
+            Err(e) => {
+                let mut path = vec!["http", name.as_str()];
+                path.extend(e.field.split('.'));
+                v.error(&path, e.message);
+            }
         }
     }
     if !v.errors.is_empty() {

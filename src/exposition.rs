@@ -31,6 +31,10 @@ pub fn merge(batches: Vec<Batch>) -> Vec<MetricFamily> {
     let mut seen: HashSet<(String, Vec<(String, String)>)> = HashSet::new();
     for batch in batches {
         for mut family in batch.families {
+            // Validated after labelling, so a configured label cannot make a family invalid.
+            for metric in family.mut_metric() {
+                add_labels(metric, &batch.labels);
+            }
             if let Err(error) = fanout_collectors::family::validate(&family) {
                 tracing::error!(source = %batch.source, %error, "dropping invalid family");
                 continue;
@@ -49,8 +53,7 @@ pub fn merge(batches: Vec<Batch>) -> Vec<MetricFamily> {
                 Some(existing) => existing,
                 None => merged.entry(name.clone()).or_insert(family),
             };
-            for mut metric in metrics {
-                add_labels(&mut metric, &batch.labels);
+            for metric in metrics {
                 let key = (name.clone(), sorted_labels(&metric));
                 if seen.insert(key) {
                     group.mut_metric().push(metric);
@@ -261,6 +264,21 @@ mod tests {
             text,
             "# HELP x X.\n# TYPE x gauge\nx{target=\"a\"} 1\n\
              # HELP y Y.\n# TYPE y gauge\ny{target=\"a\"} 2\ny{target=\"b\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn families_are_validated_with_the_added_labels() {
+        let mut a = Families::new();
+        a.histogram("h_seconds", "H.")
+            .observe(&[], &[(1.0, 1)], 0.5, 1);
+        a.gauge("g", "G.").set(&[], 1.0);
+        let merged = merge(vec![batch("a", &[("le", "oops")], a)]);
+        let names: Vec<_> = merged.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            ["g"],
+            "a histogram may not get an `le` label from outside"
         );
     }
 

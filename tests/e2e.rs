@@ -285,6 +285,31 @@ fn sigterm_stops_the_server_cleanly() {
 }
 
 #[test]
+fn sigterm_lets_an_in_flight_scrape_finish() {
+    let s = start();
+    let address = s.exporter.address;
+    // The hung target holds this scrape for its whole 2.5 s budget.
+    let scrape = std::thread::spawn(move || {
+        support::get(
+            address,
+            "/metrics",
+            &[("X-Prometheus-Scrape-Timeout-Seconds", "3")],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let Setup { exporter, .. } = s;
+    let status = exporter.terminate();
+    let response = scrape.join().unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        response
+            .text()
+            .contains("probe_success{target=\"hung\",env=\"e2e\"} 0\n")
+    );
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn without_a_config_file_it_probes_itself() {
     let exporter = Exporter::start(&["--web.listen-address=127.0.0.1:0", "--log.format=json"]);
     let text = exporter.get("/metrics", &[]).text();
@@ -348,7 +373,7 @@ fn a_bad_config_stops_start_up_before_listening() {
     ]);
     assert_eq!(code, Some(2), "{stderr}");
     let expected = format!(
-        "{}:2: global.max_concurrency: must be at least 1",
+        "{}:2: global.max_concurrency: must be between 1 and 10000",
         bad.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");

@@ -123,13 +123,14 @@ fn unknown_keys_name_the_key_path_line_and_expected_keys() {
 fn wrong_types_name_the_key_path_and_what_was_expected() {
     let e = error("global:\n  max_concurrency: many\n");
     assert!(
-        e.starts_with("config.yaml:2: global.max_concurrency: invalid type: string \"many\""),
+        e.starts_with(
+            "config.yaml:2: global.max_concurrency: invalid type: a string, expected usize"
+        ),
         "{e}"
     );
-    assert!(e.contains("expected usize"), "{e}");
     let e = error("http:\n  web:\n    url: http://x/\n    valid_status_codes: 200\n");
     assert!(
-        e.contains("http.web.valid_status_codes: invalid type: integer `200`, expected a sequence"),
+        e.contains("http.web.valid_status_codes: invalid type: an integer, expected a sequence"),
         "{e}"
     );
 }
@@ -204,7 +205,7 @@ fn bad_values_inside_targets_are_located() {
     let e = error("http:\n  web:\n    url: ftp://x/\n");
     assert_eq!(
         e,
-        "config.yaml:3: http.web.url: expected an http:// or https:// URL with a host"
+        "config.yaml:3: http.web.url: only http and https URLs with a host can be probed (scheme is \"ftp\")"
     );
     let e = error("http:\n  web:\n    url: http://x/\n    fail_if_body_matches_regexp: ['(']\n");
     assert!(
@@ -263,7 +264,7 @@ fn environment_overrides_the_file_and_flags_override_both() {
         |jail| {
             jail.set_env("FANOUT_EXPORTER_GLOBAL__SCRAPE_TIMEOUT", "3s");
             jail.set_env("FANOUT_EXPORTER_GLOBAL__TIMEOUT_OFFSET", "100ms");
-            jail.set_env("FANOUT_EXPORTER_HTTP__WEB__BEARER_TOKEN", "123456");
+            jail.set_env("FANOUT_EXPORTER_HTTP__WEB__LABELS__VERSION", "1.10");
         },
         FlagOverrides {
             timeout_offset: Some(Duration::from_millis(50)),
@@ -272,6 +273,45 @@ fn environment_overrides_the_file_and_flags_override_both() {
     .expect("valid");
     assert_eq!(config.global.scrape_timeout, Duration::from_secs(3));
     assert_eq!(config.global.timeout_offset, Duration::from_millis(50));
+    let web = config
+        .targets
+        .iter()
+        .find(|t| t.name == "web")
+        .expect("web");
+    assert!(
+        web.labels
+            .contains(&("version".to_owned(), "1.10".to_owned())),
+        "environment values stay strings: {:?}",
+        web.labels
+    );
+}
+
+#[test]
+fn environment_values_are_not_reinterpreted() {
+    let mut raw = None;
+    Jail::expect_with(|jail| {
+        jail.set_env("FANOUT_EXPORTER_HTTP__WEB__URL", "http://x/");
+        jail.set_env("FANOUT_EXPORTER_HTTP__WEB__BEARER_TOKEN", "000123");
+        jail.set_env("FANOUT_EXPORTER_HTTP__WEB__HEADERS__X_FLAG", "true");
+        jail.set_env(
+            "FANOUT_EXPORTER_HTTP__WEB__VALID_STATUS_CODES",
+            "[200, 204]",
+        );
+        jail.set_env("FANOUT_EXPORTER_GLOBAL__MAX_CONCURRENCY", "12");
+        raw = Some(
+            Figment::new()
+                .merge(EnvLayer::from_process())
+                .extract_lossy::<RawConfig>(),
+        );
+        Ok(())
+    });
+    let raw = raw.expect("ran").expect("valid");
+    let web = &raw.http["web"];
+    let token = web.bearer_token.as_ref().expect("token");
+    assert_eq!(token.0.expose_secret(), "000123");
+    assert_eq!(web.headers["x_flag"].0, "true");
+    assert_eq!(web.valid_status_codes, [200, 204]);
+    assert_eq!(raw.global.max_concurrency, 12);
 }
 
 #[test]
@@ -294,47 +334,78 @@ fn bad_environment_values_name_the_variable() {
 
 #[test]
 fn secrets_are_read_from_files_and_never_shown() {
-    let mut loaded = None;
-    Jail::expect_with(|jail| {
-        jail.create_file("password", "s3cr3t-pass\n")?;
-        jail.create_file(
-            "config.yaml",
-            "http:\n  web:\n    url: http://x/\n    basic_auth: {username: u, password_file: password}\n  api:\n    url: http://y/\n    bearer_token: t0ken-value\n",
-        )?;
-        loaded = Some(load(
-            &Input::File("config.yaml".into()),
-            &FlagOverrides::default(),
-        ));
-        Ok(())
-    });
-    let config = loaded.expect("ran").expect("valid");
-    let shown = format!(
-        "{config:?} {:?}",
-        config
-            .targets
-            .iter()
-            .map(|t| t.name.clone())
-            .collect::<Vec<_>>()
-    );
-    assert!(!shown.contains("s3cr3t"), "{shown}");
-    assert!(!shown.contains("t0ken"), "{shown}");
-
-    // The value itself arrives intact (trailing newline trimmed), and Debug of the settings hides it.
-    let raw: RawHttp =
-        serde_yaml::from_str("url: http://x/\nbearer_token: t0ken-value\n").expect("raw");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("password"), "s3cr3t-pass\n").expect("write");
+    let raw: RawHttp = serde_yaml::from_str(
+        "url: http://x/\nbasic_auth: {username: u, password_file: password}\n",
+    )
+    .expect("raw");
     let mut v = Validator {
         source: "t",
         text: "",
-        base_dir: None,
+        base_dir: Some(dir.path()),
         errors: vec![],
     };
     let settings = v.http("x", raw).expect("settings");
     let debug = format!("{settings:?}");
-    assert!(!debug.contains("t0ken"), "{debug}");
+    assert!(!debug.contains("s3cr3t"), "{debug}");
     match settings.auth {
-        Some(Auth::Bearer(token)) => assert_eq!(token.expose_secret(), "t0ken-value"),
-        other => panic!("expected a bearer token, got {other:?}"),
+        Some(Auth::Basic { username, password }) => {
+            assert_eq!(username, "u");
+            assert_eq!(
+                password.expose_secret(),
+                "s3cr3t-pass",
+                "read relative to the config, newline trimmed"
+            );
+        }
+        other => panic!("expected basic auth, got {other:?}"),
     }
+}
+
+#[test]
+fn values_under_the_wrong_key_are_not_quoted_in_errors() {
+    let e = error("http:\n  a:\n    url: http://x/\n    basic_auth: \"admin:hunter2\"\n");
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(
+        e.contains("http.a.basic_auth: invalid type: a string, expected a mapping"),
+        "{e}"
+    );
+    let errors = load_in_jail(
+        "http:\n  a:\n    url: http://x/\n",
+        |jail| jail.set_env("FANOUT_EXPORTER_HTTP__A__BASIC_AUTH", "admin:hunter2"),
+        FlagOverrides::default(),
+    )
+    .expect_err("a string is not a mapping");
+    let text = errors.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("FANOUT_EXPORTER_HTTP__A__BASIC_AUTH"),
+        "{text}"
+    );
+}
+
+#[test]
+fn global_settings_are_bounded() {
+    let e = error("global:\n  scrape_timeout: 2h\n");
+    assert_eq!(
+        e,
+        "config.yaml:2: global.scrape_timeout: must be between 100ms and 3600s"
+    );
+    let e = error("global:\n  max_concurrency: 18446744073709551615\n");
+    assert_eq!(
+        e,
+        "config.yaml:2: global.max_concurrency: must be between 1 and 10000"
+    );
+    let e = error("global:\n  labels: {le: x}\n");
+    assert!(
+        e.contains("global.labels.le: label name \"le\" is reserved"),
+        "{e}"
+    );
+    let e = error("http:\n  a:\n    url: http://x/\n    valid_http_versions: [HTTP/2.0]\n");
+    assert_eq!(
+        e,
+        "config.yaml:4: http.a.valid_http_versions: unsupported version \"HTTP/2.0\": expected HTTP/1.0 or HTTP/1.1"
+    );
 }
 
 #[test]
