@@ -563,6 +563,20 @@ async fn refused_port() {
 }
 
 #[tokio::test]
+async fn unresolvable_host_reports_lookup_time_and_no_protocol() {
+    // `.invalid` never resolves (RFC 6761); the lookup fails fast without any network.
+    let url = Url::parse("http://fanout-exporter-test.invalid/").unwrap();
+    let outcome = probe(HttpSettings::new(url)).await;
+    assert_connect(&outcome);
+    assert_eq!(value(&outcome, "probe_ip_protocol"), 0.0);
+    assert!(value(&outcome, "probe_dns_lookup_time_seconds") >= 0.0);
+    assert_eq!(
+        value(&outcome, "probe_dns_lookup_time_seconds"),
+        phase(&outcome, "resolve")
+    );
+}
+
+#[tokio::test]
 async fn errors_never_show_credentials() {
     let addr = closed_port().await;
     let url = format!("http://user:hunter2@{addr}/?token=abc123");

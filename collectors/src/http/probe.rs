@@ -173,17 +173,17 @@ async fn exchange(
     };
     let request = request(c, hop).map_err(protocol_error)?;
 
-    let addr = match host {
-        Host::Domain(name) => report
-            .timed(Phase::Resolve, resolve(name, port))
-            .await
-            .map_err(|e| connect_error(e.into()))?,
-        Host::Ipv4(ip) => SocketAddr::from((ip, port)),
-        Host::Ipv6(ip) => SocketAddr::from((ip, port)),
+    let resolved = match host {
+        Host::Domain(name) => report.timed(Phase::Resolve, resolve(name, port)).await,
+        Host::Ipv4(ip) => Ok(SocketAddr::from((ip, port))),
+        Host::Ipv6(ip) => Ok(SocketAddr::from((ip, port))),
     };
     if report.target_address.is_none() {
-        report.target_address = Some((report.phase(Phase::Resolve), addr));
+        // Recorded for a failed lookup too: blackbox reports its time and protocol 0.
+        let chosen = resolved.as_ref().ok().copied();
+        report.target_address = Some((report.phase(Phase::Resolve), chosen));
     }
+    let addr = resolved.map_err(|e| connect_error(e.into()))?;
     let tcp = report
         .timed(Phase::Connect, TcpStream::connect(addr))
         .await

@@ -40,7 +40,8 @@ pub(super) struct Report {
     /// The phase in progress and when it began, so a timeout can still account for it.
     pending: Option<(Phase, Instant)>,
     /// DNS time and address of the first hop (the configured target), as blackbox reports them.
-    pub target_address: Option<(f64, SocketAddr)>,
+    /// `None` inside when the lookup failed.
+    pub target_address: Option<(f64, Option<SocketAddr>)>,
     pub redirects: u32,
     /// Reset on every hop: only the final hop's response and handshake are reported.
     pub response: Option<Response>,
@@ -102,7 +103,11 @@ impl Report {
             (
                 "probe_ip_protocol",
                 "Specifies whether probe ip protocol is IP4 or IP6",
-                address.map(|(_, a)| if a.is_ipv4() { 4.0 } else { 6.0 }),
+                address.map(|(_, a)| match a {
+                    Some(a) if a.is_ipv4() => 4.0,
+                    Some(_) => 6.0,
+                    None => 0.0,
+                }),
             ),
             (
                 "probe_http_status_code",
