@@ -276,12 +276,22 @@ fn landing_page_and_health_endpoints() {
 }
 
 #[test]
-fn sigterm_stops_the_server_cleanly() {
-    let s = start();
-    assert_eq!(s.exporter.get("/-/healthy", &[]).status, 200);
-    let Setup { exporter, .. } = s;
-    let status = exporter.terminate();
-    assert!(status.success(), "{status:?}");
+fn sigterm_and_sigint_stop_the_server_cleanly() {
+    for signal in ["-TERM", "-INT"] {
+        let s = start();
+        assert_eq!(s.exporter.get("/-/healthy", &[]).status, 200);
+        let Setup { exporter, .. } = s;
+        let status = exporter.signal(signal);
+        assert!(status.success(), "{signal}: {status:?}");
+    }
+}
+
+#[test]
+fn version_names_the_release_and_revision() {
+    let (code, stdout, _) = run(&["--version"]);
+    assert_eq!(code, Some(0));
+    let expected = format!("fanout_exporter {} (revision ", env!("CARGO_PKG_VERSION"));
+    assert!(stdout.starts_with(&expected), "{stdout}");
 }
 
 #[test]

@@ -77,9 +77,14 @@ impl Exporter {
     }
 
     /// Send SIGTERM and wait for the process to exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.signal("-TERM")
+    }
+
+    /// Send `signal` (as `kill` spells it) and wait for the process to exit.
+    pub fn signal(mut self, signal: &str) -> ExitStatus {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());
