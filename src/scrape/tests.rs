@@ -88,6 +88,22 @@ impl Collector for Fake {
     }
 }
 
+/// `n` targets that record how many of them run at once; returns them and the peak.
+fn tracked(n: usize) -> (Vec<Target>, Arc<AtomicUsize>) {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let targets = (0..n)
+        .map(|i| {
+            let behaviour = Behaviour::Track {
+                running: running.clone(),
+                peak: peak.clone(),
+            };
+            target(&format!("t{i}"), behaviour)
+        })
+        .collect();
+    (targets, peak)
+}
+
 fn answer(value: f64, up: bool) -> Behaviour {
     Behaviour::Answer { value, up }
 }
@@ -274,19 +290,7 @@ async fn a_panicking_collector_costs_only_itself() {
 
 #[tokio::test]
 async fn max_concurrency_bounds_the_targets_in_flight() {
-    let running = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let targets = (0..10)
-        .map(|i| {
-            target(
-                &format!("t{i}"),
-                Behaviour::Track {
-                    running: running.clone(),
-                    peak: peak.clone(),
-                },
-            )
-        })
-        .collect();
+    let (targets, peak) = tracked(10);
     let engine = Engine::new(&global(3), targets);
     let text = scrape_text(&engine, Selection::All, Duration::from_secs(5)).await;
     assert_eq!(peak.load(Ordering::SeqCst), 3);
@@ -322,19 +326,7 @@ async fn a_probe_covers_one_target_without_a_target_label() {
 
 #[tokio::test]
 async fn max_concurrency_holds_across_concurrent_scrapes() {
-    let running = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let targets = (0..4)
-        .map(|i| {
-            target(
-                &format!("t{i}"),
-                Behaviour::Track {
-                    running: running.clone(),
-                    peak: peak.clone(),
-                },
-            )
-        })
-        .collect();
+    let (targets, peak) = tracked(4);
     let engine = Engine::new(&global(2), targets);
     let budget = Duration::from_secs(5);
     let (a, b, c) = tokio::join!(
