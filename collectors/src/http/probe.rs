@@ -225,7 +225,6 @@ async fn exchange(
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .and_then(|d| i64::try_from(d.as_secs()).ok()),
-        over_tls: report.tls.is_some(),
     });
     Ok(Exchange {
         response,

@@ -30,7 +30,6 @@ pub(super) struct Response {
     /// `Content-Length`, -1 when absent or unreadable.
     pub content_length: i64,
     pub last_modified: Option<i64>,
-    pub over_tls: bool,
 }
 
 /// Everything the metrics are made of.
@@ -132,7 +131,8 @@ impl Report {
             (
                 "probe_http_ssl",
                 "Indicates if SSL was used for the final redirect",
-                Some(flag(response.is_some_and(|r| r.over_tls))),
+                // Both are reset on every hop: a response and a handshake of the final hop.
+                Some(flag(response.is_some() && tls.is_some())),
             ),
             (
                 "probe_http_version",
