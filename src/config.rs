@@ -187,7 +187,8 @@ pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors
                     .collect(),
             )
         })?;
-    validate(raw, &source, &text, input_dir(input))
+    let flag_offset = flags.timeout_offset.is_some();
+    validate(raw, &source, &text, input_dir(input), flag_offset)
 }
 
 /// An error found once the environment and flags are layered on: the file alone was fine, so it names
@@ -750,6 +751,7 @@ fn validate(
     source: &str,
     text: &str,
     base_dir: Option<&Path>,
+    offset_from_flag: bool,
 ) -> Result<Config, ConfigErrors> {
     let mut v = Validator {
         source,
@@ -765,10 +767,17 @@ fn validate(
         );
     }
     if g.timeout_offset >= g.scrape_timeout {
-        v.error(
-            &["global", "timeout_offset"],
-            "must be smaller than scrape_timeout",
-        );
+        let message = "must be smaller than scrape_timeout";
+        if offset_from_flag {
+            v.errors.push(ConfigError {
+                source: "--timeout-offset".to_owned(),
+                path: "global.timeout_offset".to_owned(),
+                line: None,
+                message: message.to_owned(),
+            });
+        } else {
+            v.error(&["global", "timeout_offset"], message);
+        }
     }
     if !(1..=MAX_CONCURRENCY).contains(&g.max_concurrency) {
         v.error(

@@ -315,6 +315,22 @@ fn environment_values_are_not_reinterpreted() {
 }
 
 #[test]
+fn a_bad_flag_value_is_blamed_on_the_flag() {
+    let errors = load_in_jail(
+        "global:\n  scrape_timeout: 1s\n",
+        |_| (),
+        FlagOverrides {
+            timeout_offset: Some(Duration::from_secs(2)),
+        },
+    )
+    .expect_err("offset above timeout");
+    assert_eq!(
+        errors.to_string(),
+        "--timeout-offset: global.timeout_offset: must be smaller than scrape_timeout"
+    );
+}
+
+#[test]
 fn bad_environment_values_name_the_variable() {
     let errors = load_in_jail(
         VALID,
