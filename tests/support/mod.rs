@@ -71,6 +71,11 @@ impl Exporter {
         get(self.address, path, headers)
     }
 
+    /// Process id, for reading its resource use.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Lines logged so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()

@@ -1,0 +1,110 @@
+//! Scrape latency of the built exporter, with blackbox_exporter's figure beside it when the Debian
+//! peer is installed. Reports figures; asserts nothing. Run with `cargo bench --bench scrape`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Exporter, free_port, get, write};
+
+const ROUNDS: usize = 500;
+
+/// Median, 99th percentile and mean of `ROUNDS` sequential GETs, after a warm-up.
+fn measure(address: SocketAddr, path: &str) -> String {
+    for _ in 0..20 {
+        assert_eq!(get(address, path, &[]).status, 200, "{path}");
+    }
+    let mut times: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            let response = get(address, path, &[]);
+            let elapsed = start.elapsed();
+            assert_eq!(response.status, 200);
+            elapsed
+        })
+        .collect();
+    times.sort();
+    let mean = times.iter().sum::<Duration>() / ROUNDS as u32;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "p50 {:.3} ms  p99 {:.3} ms  mean {:.3} ms",
+        ms(times[ROUNDS / 2]),
+        ms(times[ROUNDS * 99 / 100]),
+        ms(mean)
+    )
+}
+
+fn rss_kib(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.to_owned())
+        })
+        .unwrap_or_else(|| "VmRSS: unknown".into())
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut yaml = String::from("http:\n");
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "  t{i}:\n    url: http://127.0.0.1:{port}/-/healthy\n"
+        ));
+    }
+    let config = write(dir.path(), "config.yaml", &yaml);
+    let exporter = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", config.display()),
+    ]);
+    println!("fanout_exporter, {ROUNDS} sequential requests each:");
+    println!(
+        "  /probe (1 HTTP target)     {}",
+        measure(exporter.address, "/probe?target=t0")
+    );
+    println!(
+        "  /metrics (20 HTTP targets) {}",
+        measure(exporter.address, "/metrics")
+    );
+    println!("  {}", rss_kib(exporter.pid()));
+
+    let blackbox = Path::new("/usr/bin/prometheus-blackbox-exporter");
+    if !blackbox.is_file() {
+        println!("blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)");
+        return;
+    }
+    let bb_config = write(
+        dir.path(),
+        "blackbox.yml",
+        "modules:\n  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n",
+    );
+    let bb_port = free_port();
+    let mut child = Command::new(blackbox)
+        .args([
+            &format!("--config.file={}", bb_config.display()),
+            &format!("--web.listen-address=127.0.0.1:{bb_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bb: SocketAddr = format!("127.0.0.1:{bb_port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(bb).is_err() {
+        assert!(Instant::now() < deadline, "blackbox_exporter did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let path = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/-/healthy");
+    println!("blackbox_exporter (Debian), same target:");
+    println!("  /probe (1 HTTP target)     {}", measure(bb, &path));
+    println!("  {}", rss_kib(child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+}
