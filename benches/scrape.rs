@@ -6,11 +6,9 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Exporter, free_port, get, write};
+use support::{Blackbox, Exporter, free_port, get, write};
 
 const ROUNDS: usize = 500;
 
@@ -75,36 +73,15 @@ fn main() {
     );
     println!("  {}", rss_kib(exporter.pid()));
 
-    let blackbox = Path::new("/usr/bin/prometheus-blackbox-exporter");
-    if !blackbox.is_file() {
+    let Some(blackbox) = Blackbox::start(dir.path()) else {
         println!("blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)");
         return;
-    }
-    let bb_config = write(
-        dir.path(),
-        "blackbox.yml",
-        "modules:\n  http_2xx:\n    prober: http\n    http:\n      preferred_ip_protocol: ip4\n",
-    );
-    let bb_port = free_port();
-    let mut child = Command::new(blackbox)
-        .args([
-            &format!("--config.file={}", bb_config.display()),
-            &format!("--web.listen-address=127.0.0.1:{bb_port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let bb: SocketAddr = format!("127.0.0.1:{bb_port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(bb).is_err() {
-        assert!(Instant::now() < deadline, "blackbox_exporter did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     let path = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/-/healthy");
     println!("blackbox_exporter (Debian), same target:");
-    println!("  /probe (1 HTTP target)     {}", measure(bb, &path));
-    println!("  {}", rss_kib(child.id()));
-    let _ = child.kill();
-    let _ = child.wait();
+    println!(
+        "  /probe (1 HTTP target)     {}",
+        measure(blackbox.address, &path)
+    );
+    println!("  {}", rss_kib(blackbox.pid()));
 }

@@ -7,11 +7,8 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use support::{Exporter, free_port, write};
+use support::{Blackbox, Exporter, free_port, write};
 
 /// Metrics blackbox has that we do not emit yet, each with the reason.
 const NOT_YET: &[&str] = &[
@@ -25,52 +22,6 @@ const TIMINGS: &[&str] = &[
     "probe_dns_lookup_time_seconds",
     "probe_http_duration_seconds",
 ];
-
-fn blackbox_binary() -> PathBuf {
-    let candidate = Path::new("/usr/bin/prometheus-blackbox-exporter");
-    assert!(
-        candidate.is_file(),
-        "blackbox_exporter not found: install the Debian package `prometheus-blackbox-exporter` (apt-get install prometheus-blackbox-exporter), or run scripts/test, which does"
-    );
-    candidate.to_owned()
-}
-
-struct Blackbox {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Blackbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_blackbox(dir: &Path) -> Blackbox {
-    let config = write(
-        dir,
-        "blackbox.yml",
-        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n",
-    );
-    let port = free_port();
-    let child = Command::new(blackbox_binary())
-        .args([
-            &format!("--config.file={}", config.display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let blackbox = Blackbox { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "blackbox_exporter did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    blackbox
-}
 
 /// name -> (type, label names, value) for every sample, from one exposition.
 type Samples = BTreeMap<String, (String, BTreeSet<String>, f64)>;
@@ -141,7 +92,9 @@ fn compare(ours: &Samples, theirs: &Samples, case: &str) {
 #[test]
 fn probe_metrics_match_blackbox_exporter() {
     let dir = tempfile::tempdir().unwrap();
-    let blackbox = start_blackbox(dir.path());
+    let blackbox = Blackbox::start(dir.path()).expect(
+        "blackbox_exporter not found: install the Debian package `prometheus-blackbox-exporter` (apt-get install prometheus-blackbox-exporter), or run scripts/test, which does",
+    );
     let port = free_port();
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -164,8 +117,7 @@ fn probe_metrics_match_blackbox_exporter() {
     for (name, url) in &urls {
         let ours = exporter.get(&format!("/probe?target={name}"), &[]).text();
         let query = format!("/probe?module=http_2xx&target={url}");
-        let address = format!("127.0.0.1:{}", blackbox.port).parse().unwrap();
-        let theirs = support::get(address, &query, &[]).text();
+        let theirs = support::get(blackbox.address, &query, &[]).text();
         let (ours, theirs) = (samples(&ours), samples(&theirs));
         assert!(
             theirs.len() >= 14 && theirs.contains_key("probe_success"),

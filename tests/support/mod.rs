@@ -246,3 +246,59 @@ pub fn value(text: &str, series: &str) -> Option<f64> {
         })
         .map(|v| v.parse().expect("numeric value"))
 }
+
+/// Debian's blackbox_exporter binary.
+pub const BLACKBOX: &str = "/usr/bin/prometheus-blackbox-exporter";
+
+/// A running blackbox_exporter with one `http_2xx` module (IPv4 first, as ours), killed when dropped.
+pub struct Blackbox {
+    child: Child,
+    pub address: SocketAddr,
+}
+
+impl Blackbox {
+    /// Start it with its config in `dir`; `None` when the Debian package is not installed, so callers
+    /// decide whether that is a failure (tests) or a note (benchmarks).
+    pub fn start(dir: &Path) -> Option<Self> {
+        if !Path::new(BLACKBOX).is_file() {
+            return None;
+        }
+        let config = write(
+            dir,
+            "blackbox.yml",
+            "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n",
+        );
+        let port = free_port();
+        let child = Command::new(BLACKBOX)
+            .args([
+                &format!("--config.file={}", config.display()),
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start blackbox_exporter");
+        let blackbox = Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(blackbox.address).is_err() {
+            assert!(Instant::now() < deadline, "blackbox_exporter did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(blackbox)
+    }
+
+    /// Process id, for reading its resource use.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Blackbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
