@@ -17,6 +17,7 @@
 
 pub mod family;
 pub mod http;
+pub mod mysql;
 
 use std::time::Duration;
 
@@ -96,6 +97,30 @@ pub trait Collector: Send + Sync {
 
     /// Collect the target once, finishing by `deadline`.
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome>;
+}
+
+/// Why settings could not be turned into a collector (bad TLS material, an invalid query definition).
+///
+/// `field` is the setting's dotted path below the target (`url`, `tls.ca_file`, `queries.2.values`), so
+/// the config layer can point at the key and its line; `message` never quotes credentials or key
+/// material.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SettingsError {
+    /// The setting at fault, dotted.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SettingsError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Boxed source error, for causes the caller never branches on.

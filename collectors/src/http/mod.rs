@@ -43,6 +43,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 use url::Url;
 
+pub use crate::SettingsError;
 use crate::{CollectError, Collector, Kind, Outcome};
 
 /// The `http` kind.
@@ -190,28 +191,6 @@ impl HttpSettings {
             body_size_limit: None,
             tls: TlsSettings::default(),
             auth: None,
-        }
-    }
-}
-
-/// Why settings could not be turned into a collector (bad TLS material, for instance).
-///
-/// `field` is the setting's name as blackbox-style configs spell it (`url`, `tls.ca_file`, ...), so
-/// the config layer can point at the key; `message` never quotes credentials or key material.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct SettingsError {
-    /// The setting at fault, dotted.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl SettingsError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
         }
     }
 }
