@@ -20,6 +20,10 @@ use fanout_collectors::Collector;
 use fanout_collectors::http::{
     Auth, HttpCollector, HttpSettings, SecretBytes, TlsSettings, TlsVersion,
 };
+use fanout_collectors::mysql::{
+    Address, MetricType, MysqlCollector, MysqlSettings, MysqlTls, QueryMetric, QuerySettings,
+    Scraper,
+};
 use figment::providers::{Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -345,7 +349,7 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
 struct RawConfig {
     global: RawGlobal,
     http: BTreeMap<String, RawHttp>,
-    mysql: BTreeMap<String, IgnoredAny>,
+    mysql: BTreeMap<String, RawMysql>,
     redis: BTreeMap<String, IgnoredAny>,
 }
 
@@ -436,6 +440,110 @@ struct RawBasicAuth {
     password: Option<Secret>,
     #[serde(default)]
     password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMysql {
+    address: Text,
+    user: Text,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    tls: Option<RawTls>,
+    #[serde(default)]
+    collect: Option<Vec<String>>,
+    #[serde(default)]
+    max_connections: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    lock_wait_timeout: Option<Duration>,
+    #[serde(default)]
+    processlist: RawProcesslist,
+    #[serde(default)]
+    events_statements: RawEventsStatements,
+    #[serde(default)]
+    table_schemas: Vec<Text>,
+    #[serde(default)]
+    labels: BTreeMap<String, Text>,
+    #[serde(default)]
+    queries: Vec<RawQuery>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProcesslist {
+    #[serde(with = "humantime_serde")]
+    min_time: Option<Duration>,
+    processes_by_user: Option<bool>,
+    processes_by_host: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEventsStatements {
+    limit: Option<u32>,
+    digest_text_limit: Option<u32>,
+    #[serde(with = "humantime_serde")]
+    time_limit: Option<Duration>,
+}
+
+/// A custom query: one metric written inline, or several under `metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuery {
+    #[serde(default)]
+    name: Option<Text>,
+    query: Text,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    min_interval: Option<Duration>,
+    #[serde(default)]
+    metrics: Vec<RawQueryMetric>,
+    // The inline form of a single metric (the same keys as an entry of `metrics`). Listed here rather
+    // than flattened: serde cannot deny unknown keys through `flatten`.
+    #[serde(default)]
+    metric: Option<Text>,
+    #[serde(default, rename = "type")]
+    kind: Option<RawMetricType>,
+    #[serde(default)]
+    help: Option<Text>,
+    #[serde(default)]
+    key_labels: Vec<Text>,
+    #[serde(default)]
+    values: Vec<Text>,
+    #[serde(default)]
+    value_label: Option<Text>,
+    #[serde(default)]
+    static_labels: BTreeMap<String, Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueryMetric {
+    #[serde(default)]
+    metric: Option<Text>,
+    #[serde(default, rename = "type")]
+    kind: Option<RawMetricType>,
+    #[serde(default)]
+    help: Option<Text>,
+    #[serde(default)]
+    key_labels: Vec<Text>,
+    #[serde(default)]
+    values: Vec<Text>,
+    #[serde(default)]
+    value_label: Option<Text>,
+    #[serde(default)]
+    static_labels: BTreeMap<String, Text>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawMetricType {
+    Counter,
+    Gauge,
 }
 
 /// A string that may also be written as a number or boolean (environment values arrive typed).
@@ -535,6 +643,20 @@ impl Validator<'_> {
             source: self.source.to_owned(),
             path: path.join("."),
             line: locate(self.text, path),
+            message: message.into(),
+        });
+    }
+
+    /// An error about a key that may be absent from the file (a required setting that is missing):
+    /// located at the nearest enclosing key that is there.
+    fn error_near(&mut self, path: &[&str], message: impl Into<String>) {
+        let line = (1..=path.len())
+            .rev()
+            .find_map(|n| locate(self.text, &path[..n]));
+        self.errors.push(ConfigError {
+            source: self.source.to_owned(),
+            path: path.join("."),
+            line,
             message: message.into(),
         });
     }
@@ -746,6 +868,228 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    /// The settings, and the indices of queries written in the inline one-metric form (their
+    /// metric's keys sit directly under the query).
+    fn mysql(
+        &mut self,
+        name: &str,
+        raw: RawMysql,
+        scrape_timeout: Duration,
+    ) -> Option<(MysqlSettings, Vec<usize>)> {
+        let errors_before = self.errors.len();
+        let address = match Address::parse(&raw.address.0) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                self.error(&["mysql", name, "address"], e);
+                None
+            }
+        };
+        let password = self.secret(
+            &["mysql", name],
+            "password",
+            raw.password,
+            raw.password_file.as_deref(),
+        );
+        let tls = raw.tls.map(|t| {
+            let tls_path = ["mysql", name, "tls"];
+            if t.server_name.is_some() {
+                // sqlx verifies the certificate against the host it connects to and has no separate
+                // name to send; accepting the key would promise a check that does not happen.
+                self.error(
+                    &[&tls_path[..], &["server_name"]].concat(),
+                    "not supported for mysql targets: the certificate is verified against the address's host name; use that name in address",
+                );
+            }
+            if t.min_version.is_some() {
+                self.error(
+                    &[&tls_path[..], &["min_version"]].concat(),
+                    "not supported for mysql targets",
+                );
+            }
+            MysqlTls {
+                ca_pem: t
+                    .ca_file
+                    .as_deref()
+                    .and_then(|f| self.read_file(&[&tls_path[..], &["ca_file"]].concat(), f)),
+                cert_pem: t
+                    .cert_file
+                    .as_deref()
+                    .and_then(|f| self.read_file(&[&tls_path[..], &["cert_file"]].concat(), f)),
+                key_pem: t
+                    .key_file
+                    .as_deref()
+                    .and_then(|f| self.read_file(&[&tls_path[..], &["key_file"]].concat(), f))
+                    .map(SecretBytes),
+                insecure_skip_verify: t.insecure_skip_verify,
+            }
+        });
+        let mut collect = Vec::new();
+        for item in raw.collect.iter().flatten() {
+            match Scraper::from_name(item) {
+                Some(s) if collect.contains(&s) => self.error(
+                    &["mysql", name, "collect"],
+                    format!("{item:?} is listed twice"),
+                ),
+                Some(s) => collect.push(s),
+                None => self.error(
+                    &["mysql", name, "collect"],
+                    format!(
+                        "unknown sub-collector {item:?}: expected one of {}",
+                        Scraper::ALL.map(Scraper::name).join(", ")
+                    ),
+                ),
+            }
+        }
+        let mut inline = Vec::new();
+        let mut queries = Vec::new();
+        for (i, q) in raw.queries.into_iter().enumerate() {
+            let (query, is_inline) = self.query(name, i, q);
+            if is_inline {
+                inline.push(i);
+            }
+            queries.push(query);
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let mut settings = MysqlSettings::new(address?, raw.user.0);
+        settings.password = password;
+        settings.tls = tls;
+        if raw.collect.is_some() {
+            settings.collect = collect;
+        }
+        if let Some(max) = raw.max_connections {
+            settings.max_connections = max;
+        }
+        if let Some(t) = raw.lock_wait_timeout {
+            settings.lock_wait_timeout = t;
+        }
+        settings.statement_timeout = scrape_timeout;
+        let p = raw.processlist;
+        settings.processlist.min_time = p.min_time.unwrap_or(settings.processlist.min_time);
+        settings.processlist.processes_by_user = p
+            .processes_by_user
+            .unwrap_or(settings.processlist.processes_by_user);
+        settings.processlist.processes_by_host = p
+            .processes_by_host
+            .unwrap_or(settings.processlist.processes_by_host);
+        let e = raw.events_statements;
+        settings.events_statements.limit = e.limit.unwrap_or(settings.events_statements.limit);
+        settings.events_statements.digest_text_limit = e
+            .digest_text_limit
+            .unwrap_or(settings.events_statements.digest_text_limit);
+        settings.events_statements.time_limit = e
+            .time_limit
+            .unwrap_or(settings.events_statements.time_limit);
+        settings.table_schemas = raw.table_schemas.into_iter().map(|t| t.0).collect();
+        settings.queries = queries;
+        Some((settings, inline))
+    }
+
+    /// A custom query; the definition itself is checked by the collector, which knows the rules.
+    fn query(&mut self, target: &str, index: usize, raw: RawQuery) -> (QuerySettings, bool) {
+        let inline = RawQueryMetric {
+            metric: raw.metric,
+            kind: raw.kind,
+            help: raw.help,
+            key_labels: raw.key_labels,
+            values: raw.values,
+            value_label: raw.value_label,
+            static_labels: raw.static_labels,
+        };
+        let inline_used = inline.metric.is_some()
+            || inline.kind.is_some()
+            || inline.help.is_some()
+            || !inline.values.is_empty()
+            || !inline.key_labels.is_empty()
+            || inline.value_label.is_some()
+            || !inline.static_labels.is_empty();
+        let index_key = index.to_string();
+        let path = ["mysql", target, "queries", index_key.as_str()];
+        let metric_path = |m: &str, key: &'static str| -> Vec<String> {
+            if inline_used {
+                vec![key.to_owned()]
+            } else {
+                vec!["metrics".to_owned(), m.to_owned(), key.to_owned()]
+            }
+        };
+        let raw_metrics = match (inline_used, raw.metrics.is_empty()) {
+            (true, false) => {
+                self.error(
+                    &path,
+                    "write one metric inline (metric, type, values, ...) or a list under metrics, not both",
+                );
+                Vec::new()
+            }
+            (true, true) => vec![inline],
+            (false, _) => raw.metrics,
+        };
+        let name = raw
+            .name
+            .map(|n| n.0)
+            .or_else(|| {
+                raw_metrics
+                    .first()
+                    .and_then(|m| m.metric.clone())
+                    .map(|m| m.0)
+            })
+            .unwrap_or_else(|| format!("query{index}"));
+        let mut metrics = Vec::new();
+        for (m, rm) in raw_metrics.into_iter().enumerate() {
+            let m_key = m.to_string();
+            let Some(metric) = rm.metric else {
+                let key = metric_path(&m_key, "metric");
+                let full: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(key.iter().map(String::as_str))
+                    .collect();
+                self.error_near(&full, "missing: the metric name is required");
+                continue;
+            };
+            let Some(kind) = rm.kind else {
+                let key = metric_path(&m_key, "type");
+                let full: Vec<&str> = path
+                    .iter()
+                    .copied()
+                    .chain(key.iter().map(String::as_str))
+                    .collect();
+                self.error_near(&full, "missing: expected counter or gauge");
+                continue;
+            };
+            let help = rm
+                .help
+                .map(|h| h.0)
+                .unwrap_or_else(|| format!("Custom query {name}."));
+            metrics.push(QueryMetric {
+                metric: metric.0,
+                kind: match kind {
+                    RawMetricType::Counter => MetricType::Counter,
+                    RawMetricType::Gauge => MetricType::Gauge,
+                },
+                help,
+                key_labels: rm.key_labels.into_iter().map(|t| t.0).collect(),
+                values: rm.values.into_iter().map(|t| t.0).collect(),
+                value_label: rm.value_label.map(|t| t.0),
+                static_labels: rm
+                    .static_labels
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect(),
+            });
+        }
+        let query = QuerySettings {
+            name,
+            query: raw.query.0,
+            timeout: raw.timeout,
+            min_interval: raw.min_interval.unwrap_or_default(),
+            metrics,
+        };
+        (query, inline_used)
+    }
+}
+
 fn validate(
     raw: RawConfig,
     source: &str,
@@ -815,7 +1159,7 @@ fn validate(
                 );
             }
         }
-        if *kind != "http" && !names.is_empty() {
+        if *kind == "redis" && !names.is_empty() {
             v.error(
                 &[kind],
                 format!("the {kind} collector is not available in this version"),
@@ -839,6 +1183,31 @@ fn validate(
                 let mut path = vec!["http", name.as_str()];
                 path.extend(e.field.split('.'));
                 v.error(&path, e.message);
+            }
+        }
+    }
+    for (name, mysql) in raw.mysql {
+        let own = v.labels(&["mysql", &name, "labels"], &mysql.labels);
+        let Some((settings, inline)) = v.mysql(&name, mysql, g.scrape_timeout) else {
+            continue;
+        };
+        match MysqlCollector::new(settings) {
+            Ok(c) => targets.push(Target::new(
+                name,
+                merge_labels(&global_labels, own),
+                Arc::new(c) as Arc<dyn Collector>,
+            )),
+            Err(e) => {
+                let mut path = vec!["mysql", name.as_str()];
+                let mut field: Vec<&str> = e.field.split('.').collect();
+                // `queries.N.metrics.0.key` of an inline query is written `queries.N.key`.
+                if let ["queries", n, "metrics", "0", ..] = field.as_slice()
+                    && n.parse::<usize>().is_ok_and(|n| inline.contains(&n))
+                {
+                    field.drain(2..4);
+                }
+                path.extend(field);
+                v.error_near(&path, e.message);
             }
         }
     }
@@ -878,6 +1247,8 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
     let mut start = 0usize;
     let lines: Vec<&str> = text.lines().collect();
     let mut found = None;
+    // The line of the list item just entered, whose first key follows its dash.
+    let mut item_line: Option<usize> = None;
     for key in path {
         // A flow mapping (`labels: {job: x}`) keeps its keys on the parent's line.
         let on_parent_line = found
@@ -887,9 +1258,48 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
         if on_parent_line {
             continue;
         }
+        // A list index (`queries.2`): the third `- ` item below the parent. Its first key sits on the
+        // dash line itself, so the next key is searched from that line on.
+        if let (Ok(index), Some(_)) = (key.parse::<usize>(), found) {
+            let mut seen = 0usize;
+            let mut dash_indent = None;
+            let mut hit = None;
+            for (i, line) in lines.iter().enumerate().skip(start) {
+                let indent = line.len() - line.trim_start().len();
+                let body = line.trim_start();
+                if body.is_empty() || body.starts_with('#') {
+                    continue;
+                }
+                if indent < min_indent.saturating_sub(1) && !body.starts_with('-') {
+                    break;
+                }
+                if body.starts_with("- ") || body == "-" {
+                    let d = *dash_indent.get_or_insert(indent);
+                    if indent == d {
+                        if seen == index {
+                            hit = Some((i, indent));
+                            break;
+                        }
+                        seen += 1;
+                    }
+                } else if dash_indent.is_some_and(|d| indent <= d) {
+                    break;
+                }
+            }
+            let (i, indent) = hit?;
+            found = Some(i + 1);
+            start = i;
+            // Keys of the item are indented past its dash, the first one on the dash line.
+            min_indent = indent + 1;
+            item_line = Some(i);
+            continue;
+        }
         let mut hit = None;
         for (i, line) in lines.iter().enumerate().skip(start) {
-            let indent = line.len() - line.trim_start().len();
+            let mut indent = line.len() - line.trim_start().len();
+            if item_line == Some(i) {
+                indent += 2;
+            }
             let body = line.trim_start().trim_start_matches("- ");
             if found.is_some() && indent < min_indent && !line.trim().is_empty() {
                 break;
@@ -907,6 +1317,7 @@ fn locate(text: &str, path: &[&str]) -> Option<usize> {
         found = Some(i + 1);
         start = i + 1;
         min_indent = indent + 1;
+        item_line = None;
     }
     found
 }

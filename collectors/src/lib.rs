@@ -91,7 +91,10 @@ impl Outcome {
 ///
 /// `collect` must return by `deadline`; the engine cancels it shortly after and reports the target as
 /// down, so a collector that wants to report partial results on a timeout enforces the deadline itself.
-pub trait Collector: Send + Sync {
+///
+/// `Debug` is required so a target can be shown in logs and tests; implementations must keep
+/// credentials out of it.
+pub trait Collector: Send + Sync + std::fmt::Debug {
     /// The kind this collector belongs to.
     fn kind(&self) -> &'static Kind;
 

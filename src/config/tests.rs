@@ -166,7 +166,7 @@ fn invalid_and_duplicate_target_names_are_refused() {
         "config.yaml:2: http: duplicate entry with key \"web\" at line 2 column 3"
     );
     let errors = load_in_jail(
-        "http:\n  db:\n    url: http://x/\nmysql:\n  db: {address: 'x:3306'}\n",
+        "http:\n  db:\n    url: http://x/\nmysql:\n  db: {address: 'x:3306', user: u}\n",
         |_| (),
         FlagOverrides::default(),
     )
@@ -432,6 +432,146 @@ fn byte_sizes_use_base_two_units() {
     assert_eq!(parse_byte_size("1 GB"), Some(1 << 30));
     assert_eq!(parse_byte_size("1TB"), None);
     assert_eq!(parse_byte_size("MB"), None);
+}
+
+const MYSQL: &str = "\
+global:
+  scrape_timeout: 4s
+mysql:
+  primary:
+    address: db1.internal:3307
+    user: exporter
+    password_file: secret.txt
+    collect: [global_status, info_schema.processlist]
+    max_connections: 3
+    processlist: {min_time: 1s}
+    labels: {cluster: main}
+    queries:
+      - query: SELECT state, COUNT(*) AS n FROM shop.orders GROUP BY state
+        metric: shop_orders
+        type: gauge
+        key_labels: [state]
+        values: [n]
+      - name: sizes
+        query: SELECT 1 AS a, 2 AS b
+        min_interval: 1m
+        metrics:
+          - {metric: shop_a, type: counter, help: A., values: [a]}
+          - {metric: shop_b, type: gauge, help: B., values: [a, b], value_label: col}
+  socket:
+    address: unix:///run/mysqld/mysqld.sock
+    user: exporter
+";
+
+#[test]
+fn a_mysql_section_becomes_collectors() {
+    let config = load_in_jail(
+        MYSQL,
+        |jail| {
+            jail.create_file("secret.txt", "p#ss 'w\"rd\n")
+                .expect("write");
+        },
+        FlagOverrides::default(),
+    )
+    .expect("valid mysql config");
+    let names: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["primary", "socket"]);
+    let primary = &config.targets[0];
+    assert_eq!(primary.collector.kind().name, "mysql");
+    assert_eq!(primary.labels, [("cluster".to_owned(), "main".to_owned())]);
+    let debug = format!("{:?}", primary.collector);
+    assert!(debug.contains("db1.internal:3307"), "{debug}");
+    assert!(debug.contains("max_connections: 3"), "{debug}");
+    assert!(debug.contains("Processlist"), "{debug}");
+    assert!(
+        !debug.contains("p#ss"),
+        "the password leaked into Debug: {debug}"
+    );
+    assert!(format!("{:?}", config.targets[1].collector).contains("mysqld.sock"));
+}
+
+#[test]
+fn mysql_mistakes_name_the_key_and_line() {
+    let e = error("mysql:\n  db:\n    address: 'x:99999'\n    user: u\n");
+    assert_eq!(
+        e,
+        "config.yaml:3: mysql.db.address: \"x:99999\": invalid port \"99999\""
+    );
+    let e = error(
+        "mysql:\n  db:\n    address: x\n    user: u\n    collect: [global_status, slave_hosts]\n",
+    );
+    assert!(
+        e.starts_with("config.yaml:5: mysql.db.collect: unknown sub-collector \"slave_hosts\": expected one of global_status, "),
+        "{e}"
+    );
+    let e = error("mysql:\n  db:\n    address: x\n    user: u\n    tls: {server_name: db}\n");
+    assert!(
+        e.starts_with("config.yaml:5: mysql.db.tls.server_name: not supported for mysql targets"),
+        "{e}"
+    );
+    let e = error(
+        "mysql:\n  db:\n    address: x\n    user: u\n    password: a\n    password_file: b\n",
+    );
+    assert_eq!(
+        e,
+        "config.yaml:5: mysql.db.password: set either password or password_file, not both"
+    );
+    let e =
+        error("mysql:\n  db:\n    address: x\n    user: u\n    collect: [info_schema.tables]\n");
+    assert!(
+        e.starts_with("config.yaml:2: mysql.db.table_schemas: info_schema.tables needs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_custom_query_is_located_in_its_list() {
+    let yaml = "\
+mysql:
+  db:
+    address: x
+    user: u
+    queries:
+      - query: SELECT 1 AS v
+        metric: ok_one
+        type: gauge
+        values: [v]
+      - query: SELECT 1 AS v
+        metrics:
+          - {metric: fine, type: gauge, values: [v]}
+          - metric: two_values
+            type: gauge
+            values: [a, b]
+";
+    let e = error(yaml);
+    assert!(
+        e.starts_with("config.yaml:13: mysql.db.queries.1.metrics.1"),
+        "{e}"
+    );
+    let e = error(
+        "mysql:\n  db:\n    address: x\n    user: u\n    queries:\n      - query: SELECT 1\n        metric: m\n        values: [v]\n",
+    );
+    assert_eq!(
+        e,
+        "config.yaml:6: mysql.db.queries.0.type: missing: expected counter or gauge"
+    );
+    let e = error(
+        "mysql:\n  db:\n    address: x\n    user: u\n    queries:\n      - query: SELECT 1\n        metric: m\n        type: histogram\n",
+    );
+    assert!(
+        e.starts_with("config.yaml:8: mysql.db.queries[0].type: unknown variant `histogram`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn locate_enters_list_items() {
+    let text = "q:\n  - a: 1\n    b: 2\n  - a: 3\n    c:\n      - x: 1\n      - y: 2\n";
+    assert_eq!(locate(text, &["q", "0", "b"]), Some(3));
+    assert_eq!(locate(text, &["q", "1", "a"]), Some(4));
+    assert_eq!(locate(text, &["q", "1", "c", "1", "y"]), Some(7));
+    assert_eq!(locate(text, &["q", "0", "c"]), None);
+    assert_eq!(locate(text, &["q", "2"]), None);
 }
 
 #[test]

@@ -15,6 +15,7 @@ static TEST_KIND: Kind = Kind {
 
 /// A collector that behaves as told. Engine tests need collectors that hang, panic or overlap on
 /// purpose; real targets for each kind are exercised in the kinds' own tests.
+#[derive(Debug)]
 enum Behaviour {
     Answer {
         value: f64,
@@ -32,6 +33,7 @@ enum Behaviour {
     },
 }
 
+#[derive(Debug)]
 struct Fake(Behaviour, &'static Kind);
 
 impl Collector for Fake {

@@ -44,6 +44,12 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use crate::SettingsError;
+
+/// Check TLS material the way a probe would load it (PEM blocks readable, certificate and key given
+/// together and matching), for kinds whose driver only loads it at connect time.
+pub(crate) fn check_tls_material(tls: &TlsSettings) -> Result<(), SettingsError> {
+    tls::client_config(tls).map(|_| ())
+}
 use crate::{CollectError, Collector, Kind, Outcome};
 
 /// The `http` kind.

@@ -1,15 +1,682 @@
-//! STUB
-use super::{MysqlSettings, Shared};
-use crate::{Outcome, SettingsError};
-use std::sync::Arc;
-use tokio::time::Instant;
+//! Connections: options, connecting under the deadline, session settings, and the slot-counting cache;
+//! and the scrape itself, run in a task that owns its connection.
+//!
+//! # Why the connection count is bounded
+//! A target has `max_connections` slots (a semaphore). A scrape holds a slot from the moment it wants
+//! a connection until it has put the connection back or closed it. It takes an idle connection if
+//! there is one and opens a new one only when none is idle, and a connection goes back to the idle
+//! list *before* its slot is released. So a connection is only ever opened while its opener holds a
+//! slot and nothing is idle, and every open connection is either idle or held by a slot-holder: the
+//! server never sees more than `max_connections` from this target.
+//!
+//! A scrape that reaches its deadline returns at once, but its task keeps the slot until the
+//! statement in flight has finished (the session statement limit set at connect bounds that), then
+//! closes the connection. Cancelling the statement client-side instead would free the slot while the
+//! server still works on it.
 
-pub(super) struct Pool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use prometheus::proto::MetricFamily;
+use secrecy::ExposeSecret;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::{ConnectOptions, Connection, Decode, MySql, Row, ValueRef};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, timeout_at};
+
+use super::{
+    Flavor, MysqlSettings, QuerySettings, Rows, Scraper, ServerInfo, Shared, collector_metrics,
+    custom, scrapers,
+};
+use crate::http::{TlsSettings, check_tls_material};
+use crate::{CollectError, Families, Outcome, SettingsError};
+
+/// Extra time a statement may take past its server-side limit before the connection is given up.
+const STATEMENT_GRACE: Duration = Duration::from_secs(2);
+
+/// Error numbers after which the connection is still sound: the server refused or aborted one
+/// statement and answered normally.
+mod code {
+    /// Access denied for a database.
+    pub const DB_ACCESS_DENIED: u16 = 1044;
+    /// Table access denied.
+    pub const TABLE_ACCESS_DENIED: u16 = 1142;
+    /// Column access denied.
+    pub const COLUMN_ACCESS_DENIED: u16 = 1143;
+    /// Missing a privilege such as PROCESS or REPLICATION CLIENT.
+    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+    /// Unknown table (a plugin's table, `performance_schema` turned off).
+    pub const NO_SUCH_TABLE: u16 = 1146;
+    /// Unknown table in `information_schema`.
+    pub const UNKNOWN_TABLE: u16 = 1109;
+    /// MySQL's `max_execution_time` exceeded.
+    pub const MYSQL_EXECUTION_TIME: u16 = 3024;
+    /// MariaDB's `max_statement_time` exceeded.
+    pub const MARIADB_STATEMENT_TIME: u16 = 1969;
+}
+
+/// The connections of one target.
+pub(super) struct Pool {
+    /// Holds the password; never printed (sqlx's `Debug` shows it).
+    options: MySqlConnectOptions,
+    /// `host:port` or the socket path, for messages.
+    endpoint: String,
+    slots: Arc<Semaphore>,
+    max: u32,
+    idle: Mutex<Vec<(MySqlConnection, ServerInfo)>>,
+}
+
 impl Pool {
-    pub(super) fn new(_s: &MysqlSettings) -> Result<Self, SettingsError> {
-        Ok(Pool)
+    pub(super) fn new(settings: &MysqlSettings) -> Result<Self, SettingsError> {
+        let mut options = MySqlConnectOptions::new()
+            .username(&settings.user)
+            .charset("utf8mb4")
+            // Leave the session as the server configures it: custom SQL must mean what it means in
+            // the user's own client (sqlx would turn on PIPES_AS_CONCAT and force the time zone).
+            .pipes_as_concat(false)
+            .no_engine_substitution(false)
+            .timezone(None)
+            .disable_statement_logging();
+        options = match &settings.address {
+            super::Address::Tcp { host, port } => options.host(host).port(*port),
+            super::Address::Unix(path) => options.socket(path),
+        };
+        if let Some(password) = &settings.password {
+            options = options.password(password.expose_secret());
+        }
+        options = match &settings.tls {
+            None => options.ssl_mode(MySqlSslMode::Preferred),
+            Some(tls) => {
+                check_tls_material(&TlsSettings {
+                    ca_pem: tls.ca_pem.clone(),
+                    cert_pem: tls.cert_pem.clone(),
+                    key_pem: tls.key_pem.clone(),
+                    insecure_skip_verify: tls.insecure_skip_verify,
+                    ..TlsSettings::default()
+                })?;
+                let mut o = options.ssl_mode(if tls.insecure_skip_verify {
+                    MySqlSslMode::Required
+                } else {
+                    MySqlSslMode::VerifyIdentity
+                });
+                if let Some(ca) = &tls.ca_pem {
+                    o = o.ssl_ca_from_pem(ca.clone());
+                }
+                if let (Some(cert), Some(key)) = (&tls.cert_pem, &tls.key_pem) {
+                    o = o
+                        .ssl_client_cert_from_pem(cert)
+                        .ssl_client_key_from_pem(&key.0);
+                }
+                o
+            }
+        };
+        Ok(Self {
+            options,
+            endpoint: settings.address.to_string(),
+            slots: Arc::new(Semaphore::new(settings.max_connections as usize)),
+            max: settings.max_connections,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<(MySqlConnection, ServerInfo)>> {
+        // A panic while holding this lock cannot leave the list inconsistent (push and pop only).
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn connect_error(&self, e: sqlx::Error) -> CollectError {
+        CollectError::Connect {
+            endpoint: self.endpoint.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    fn protocol_error(&self, e: sqlx::Error) -> CollectError {
+        CollectError::Protocol {
+            endpoint: self.endpoint.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    /// A connection and the slot it occupies: an idle one that still answers, or a new one.
+    async fn lease(
+        &self,
+        settings: &MysqlSettings,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<Lease, CollectError> {
+        let slot = match timeout_at(deadline, Arc::clone(&self.slots).acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            // The semaphore is never closed.
+            Ok(Err(_)) => return Err(CollectError::Internal("connection slots closed".into())),
+            Err(_) => {
+                tracing::debug!(endpoint = %self.endpoint, max = self.max, "all connection slots busy until the deadline");
+                return Err(CollectError::Timeout(budget));
+            }
+        };
+        loop {
+            let Some((mut conn, server)) = self.idle().pop() else {
+                break;
+            };
+            // A server restart or its wait_timeout leaves idle connections dead; one round trip
+            // finds out before a scrape's statements do.
+            match timeout_at(deadline, conn.ping()).await {
+                Ok(Ok(())) => return Ok(Lease { conn, server, slot }),
+                Ok(Err(e)) => {
+                    tracing::debug!(endpoint = %self.endpoint, error = %e, "idle connection is gone; reconnecting")
+                }
+                Err(_) => return Err(CollectError::Timeout(budget)),
+            }
+        }
+        let mut conn = match timeout_at(deadline, self.options.connect()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(self.connect_error(e)),
+            Err(_) => return Err(CollectError::Timeout(budget)),
+        };
+        let server = match timeout_at(deadline, prepare_session(&mut conn, settings)).await {
+            Ok(Ok(server)) => server,
+            Ok(Err(e)) => return Err(self.connect_error(e)),
+            Err(_) => return Err(CollectError::Timeout(budget)),
+        };
+        Ok(Lease { conn, server, slot })
+    }
+
+    /// Keep a sound connection for the next scrape; the slot is released after it is listed.
+    fn give_back(&self, lease: Lease) {
+        let Lease { conn, server, slot } = lease;
+        self.idle().push((conn, server));
+        drop(slot);
     }
 }
-pub(super) async fn collect(_s: Arc<Shared>, _d: Instant) -> Outcome {
-    Outcome::from_result(Vec::new(), Ok(()))
+
+/// A connection in use and the slot that counts it.
+struct Lease {
+    conn: MySqlConnection,
+    server: ServerInfo,
+    slot: OwnedSemaphorePermit,
+}
+
+/// Learn the flavor and version, then limit what our statements can cost the server.
+async fn prepare_session(
+    conn: &mut MySqlConnection,
+    settings: &MysqlSettings,
+) -> Result<ServerInfo, sqlx::Error> {
+    let rows = query(conn, "SELECT @@version, @@version_comment").await?;
+    let cell = |i: usize| {
+        rows.rows
+            .first()
+            .and_then(|r| r.get(i).cloned().flatten())
+            .unwrap_or_default()
+    };
+    let server = ServerInfo::detect(&cell(0), &cell(1));
+    let lock_wait = settings.lock_wait_timeout.as_secs().max(1);
+    let limit = settings.statement_timeout;
+    let sql = match server.flavor {
+        Flavor::MariaDb if server.at_least(10, 1, 1) => format!(
+            "SET SESSION lock_wait_timeout = {lock_wait}, max_statement_time = {:.3}",
+            limit.as_secs_f64()
+        ),
+        Flavor::MySql | Flavor::Percona if server.at_least(5, 7, 8) => format!(
+            "SET SESSION lock_wait_timeout = {lock_wait}, max_execution_time = {}",
+            limit.as_millis().max(1)
+        ),
+        _ => format!("SET SESSION lock_wait_timeout = {lock_wait}"),
+    };
+    query(conn, &sql).await?;
+    Ok(server)
+}
+
+/// Run `sql` over the text protocol and return every value as text.
+///
+/// Boxed so the future is `Send` at concrete lifetimes: sqlx's executor impls are higher-ranked, and
+/// an unboxed future held across the scrape task's awaits trips the compiler's `Send` inference.
+pub(super) fn query<'a>(
+    conn: &'a mut MySqlConnection,
+    sql: &'a str,
+) -> BoxFuture<'a, Result<Rows, sqlx::Error>> {
+    // A plain `&str` carries no arguments, so sqlx sends it as COM_QUERY (the text protocol), like
+    // `raw_sql` but through the `Executor` impl, which has no higher-ranked bound.
+    Box::pin(async move { to_rows(sqlx::Executor::fetch_all(conn, sql).await?) })
+}
+
+fn to_rows(fetched: Vec<sqlx::mysql::MySqlRow>) -> Result<Rows, sqlx::Error> {
+    let mut rows = Rows::default();
+    if let Some(first) = fetched.first() {
+        rows.columns = first
+            .columns()
+            .iter()
+            .map(|c| sqlx::Column::name(c).to_owned())
+            .collect();
+    }
+    rows.rows.reserve(fetched.len());
+    for row in &fetched {
+        let mut values = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                values.push(None);
+            } else {
+                let bytes = <&[u8] as Decode<MySql>>::decode(raw).map_err(sqlx::Error::Decode)?;
+                values.push(Some(String::from_utf8_lossy(bytes).into_owned()));
+            }
+        }
+        rows.rows.push(values);
+    }
+    Ok(rows)
+}
+
+/// What a scrape has produced so far, shared between the collector (which returns at the deadline)
+/// and the task doing the work (which may outlive it).
+#[derive(Default)]
+struct Progress {
+    families: Families,
+    /// Families built elsewhere (custom queries, possibly from their cache).
+    extra: Vec<MetricFamily>,
+    /// `Some(true)` once connected, `Some(false)` when connecting failed.
+    up: Option<bool>,
+    errors: Vec<CollectError>,
+    /// Sub-collectors and queries not finished yet, by `collector` label.
+    pending: Vec<String>,
+    /// Set by the collector when it returned: the task stops before its next statement.
+    abandoned: bool,
+}
+
+fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
+    progress
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One scrape of one target.
+pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
+    let started = Instant::now();
+    let budget = deadline.saturating_duration_since(started);
+    let progress = Arc::new(Mutex::new(Progress {
+        pending: planned(&shared.settings),
+        ..Progress::default()
+    }));
+    let task = tokio::spawn(work(
+        Arc::clone(&shared),
+        deadline,
+        budget,
+        Arc::clone(&progress),
+    ));
+    let finished = timeout_at(deadline, task).await;
+    let mut p = lock(&progress);
+    p.abandoned = true;
+    let mut progress = std::mem::take(&mut *p);
+    drop(p);
+    match finished {
+        Ok(Ok(())) => {}
+        Ok(Err(join)) => progress.errors.push(CollectError::Internal(format!(
+            "scrape task failed: {join}"
+        ))),
+        Err(_) => {
+            // Whatever did not finish in time is reported as failed, and the scrape as timed out.
+            for name in &progress.pending {
+                collector_metrics(&mut progress.families, name, Some(false), Duration::ZERO);
+            }
+            progress.errors.push(CollectError::Timeout(budget));
+        }
+    }
+    let mut families = progress.families.finish();
+    families.append(&mut progress.extra);
+    Outcome {
+        families,
+        up: progress.up == Some(true),
+        errors: progress.errors,
+    }
+}
+
+/// `collector` label values of the steps a scrape runs, in order.
+fn planned(settings: &MysqlSettings) -> Vec<String> {
+    settings
+        .collect
+        .iter()
+        .map(|s| format!("collect.{}", s.name()))
+        .chain(settings.queries.iter().map(|q| format!("query.{}", q.name)))
+        .collect()
+}
+
+/// How a statement went, for the step that ran it.
+enum Step {
+    /// Rows arrived.
+    Rows(Rows),
+    /// The server refused or aborted the statement; the connection is fine.
+    Refused(sqlx::Error),
+    /// The connection broke or the statement outlived its limit: drop the connection.
+    Broken(CollectError),
+}
+
+async fn run_statement(pool: &Pool, conn: &mut MySqlConnection, sql: &str, cap: Instant) -> Step {
+    match timeout_at(cap, query(conn, sql)).await {
+        Ok(Ok(rows)) => Step::Rows(rows),
+        Ok(Err(e)) if e.as_database_error().is_some() => Step::Refused(e),
+        Ok(Err(e)) => Step::Broken(pool.protocol_error(e)),
+        Err(_) => Step::Broken(CollectError::Protocol {
+            endpoint: pool.endpoint.clone(),
+            source: "statement outlived its server-side limit".into(),
+        }),
+    }
+}
+
+/// Whether a refused statement means "not available here" (skip quietly) rather than a failure.
+fn is_missing(e: &sqlx::Error) -> bool {
+    let number = e
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .map(|d| d.number());
+    matches!(number, Some(code::NO_SUCH_TABLE | code::UNKNOWN_TABLE))
+}
+
+/// Whether a refused statement is a missing privilege.
+fn is_denied(e: &sqlx::Error) -> bool {
+    let number = e
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .map(|d| d.number());
+    matches!(
+        number,
+        Some(
+            code::DB_ACCESS_DENIED
+                | code::TABLE_ACCESS_DENIED
+                | code::COLUMN_ACCESS_DENIED
+                | code::SPECIFIC_ACCESS_DENIED
+        )
+    )
+}
+
+/// Whether a refused statement hit the server-side time limit.
+fn is_time_limit(e: &sqlx::Error) -> bool {
+    let number = e
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .map(|d| d.number());
+    matches!(
+        number,
+        Some(code::MYSQL_EXECUTION_TIME | code::MARIADB_STATEMENT_TIME)
+    )
+}
+
+/// The body of a scrape: connect (or reuse), run each step, give the connection back if sound.
+async fn work(
+    shared: Arc<Shared>,
+    deadline: Instant,
+    budget: Duration,
+    progress: Arc<Mutex<Progress>>,
+) {
+    let settings = &shared.settings;
+    let pool = &shared.pool;
+    let connect_started = Instant::now();
+    let lease = pool.lease(settings, deadline, budget).await;
+    {
+        let mut p = lock(&progress);
+        collector_metrics(
+            &mut p.families,
+            "connection",
+            None,
+            connect_started.elapsed(),
+        );
+        match &lease {
+            Ok(_) => p.up = Some(true),
+            Err(_) => p.up = Some(false),
+        }
+    }
+    let mut lease = match lease {
+        Ok(lease) => lease,
+        Err(e) => {
+            let mut p = lock(&progress);
+            p.errors.push(e);
+            p.pending.clear();
+            return;
+        }
+    };
+    // A statement may run past the scrape's deadline (the collector has returned by then) but not
+    // past its own server-side limit; after that the connection is given up.
+    let cap = |limit: Duration| Instant::now() + limit + STATEMENT_GRACE;
+    let mut broken: Option<CollectError> = None;
+
+    for &scraper in &settings.collect {
+        let label = format!("collect.{}", scraper.name());
+        if lock(&progress).abandoned {
+            break;
+        }
+        let started = Instant::now();
+        let Some(sql) = scrapers::statement(scraper, &lease.server, settings) else {
+            finish(&progress, &label, Some(true), started, None);
+            continue;
+        };
+        match run_statement(pool, &mut lease.conn, &sql, cap(settings.statement_timeout)).await {
+            Step::Rows(rows) => {
+                let mut p = lock(&progress);
+                if p.abandoned {
+                    break;
+                }
+                scrapers::families(scraper, &rows, &lease.server, settings, &mut p.families);
+                drop(p);
+                finish(&progress, &label, Some(true), started, None);
+            }
+            Step::Refused(e) if is_missing(&e) && scraper != Scraper::GlobalStatus => {
+                tracing::debug!(endpoint = %pool.endpoint, collector = %label, error = %e, "not available on this server; skipped");
+                finish(&progress, &label, Some(true), started, None);
+            }
+            Step::Refused(e) => {
+                let why = if is_denied(&e) {
+                    format!("{label}: missing privilege: {e}")
+                } else {
+                    format!("{label}: {e}")
+                };
+                finish(
+                    &progress,
+                    &label,
+                    Some(false),
+                    started,
+                    Some(step_error(pool, why)),
+                );
+            }
+            Step::Broken(e) => {
+                finish(&progress, &label, Some(false), started, None);
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+
+    if broken.is_none() {
+        for (index, q) in settings.queries.iter().enumerate() {
+            if lock(&progress).abandoned {
+                break;
+            }
+            if let Err(e) = run_query(&shared, &mut lease, index, q, &progress, cap).await {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+
+    let abandoned = {
+        let mut p = lock(&progress);
+        if let Some(e) = broken {
+            // Steps after a broken connection did not run.
+            let rest = std::mem::take(&mut p.pending);
+            for name in rest {
+                collector_metrics(&mut p.families, &name, Some(false), Duration::ZERO);
+            }
+            p.errors.push(e);
+            drop(p);
+            // Dropping closes the socket; the slot goes with it.
+            drop(lease);
+            return;
+        }
+        p.abandoned
+    };
+    if abandoned {
+        // The scrape already returned as timed out; this connection did its work but the next
+        // scrape should not inherit a connection that may have been mid-statement. Close it politely.
+        let Lease { conn, slot, .. } = lease;
+        let _ = timeout_at(Instant::now() + STATEMENT_GRACE, conn.close()).await;
+        drop(slot);
+    } else {
+        pool.give_back(lease);
+    }
+}
+
+fn step_error(pool: &Pool, message: String) -> CollectError {
+    CollectError::Protocol {
+        endpoint: pool.endpoint.clone(),
+        source: message.into(),
+    }
+}
+
+/// Record a finished step: its self metrics, its error, and that it is no longer pending.
+fn finish(
+    progress: &Mutex<Progress>,
+    label: &str,
+    success: Option<bool>,
+    started: Instant,
+    error: Option<CollectError>,
+) {
+    let mut p = lock(progress);
+    if p.abandoned {
+        return;
+    }
+    collector_metrics(&mut p.families, label, success, started.elapsed());
+    p.pending.retain(|name| name != label);
+    if let Some(e) = error {
+        p.errors.push(e);
+    }
+}
+
+/// Run one custom query (or serve it from its `min_interval` cache). `Err` only when the connection
+/// broke.
+async fn run_query(
+    shared: &Shared,
+    lease: &mut Lease,
+    index: usize,
+    q: &QuerySettings,
+    progress: &Mutex<Progress>,
+    cap: impl Fn(Duration) -> Instant,
+) -> Result<(), CollectError> {
+    let label = format!("query.{}", q.name);
+    let started = Instant::now();
+    if !q.min_interval.is_zero() {
+        let cached = shared
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&index)
+            .filter(|(at, _)| at.elapsed() < q.min_interval)
+            .map(|(_, families)| families.clone());
+        if let Some(families) = cached {
+            let mut p = lock(progress);
+            if !p.abandoned {
+                p.extra.extend(families);
+            }
+            drop(p);
+            finish(progress, &label, Some(true), started, None);
+            return Ok(());
+        }
+    }
+    let limit = q
+        .timeout
+        .unwrap_or(shared.settings.statement_timeout)
+        .min(shared.settings.statement_timeout);
+    let pool = &shared.pool;
+    let server = lease.server;
+    // The per-query limit is enforced by the server, so a slow query is stopped there and the
+    // connection stays usable for the next one.
+    let (sql, reset) = match server.flavor {
+        Flavor::MariaDb if server.at_least(10, 1, 2) => (
+            format!(
+                "SET STATEMENT max_statement_time = {:.3} FOR {}",
+                limit.as_secs_f64(),
+                q.query
+            ),
+            None,
+        ),
+        Flavor::MySql | Flavor::Percona if server.at_least(5, 7, 8) && q.timeout.is_some() => {
+            match run_statement(
+                pool,
+                &mut lease.conn,
+                &format!(
+                    "SET SESSION max_execution_time = {}",
+                    limit.as_millis().max(1)
+                ),
+                cap(STATEMENT_GRACE),
+            )
+            .await
+            {
+                Step::Broken(e) => return Err(e),
+                _ => (
+                    q.query.clone(),
+                    Some(format!(
+                        "SET SESSION max_execution_time = {}",
+                        shared.settings.statement_timeout.as_millis().max(1)
+                    )),
+                ),
+            }
+        }
+        _ => (q.query.clone(), None),
+    };
+    let step = run_statement(pool, &mut lease.conn, &sql, cap(limit)).await;
+    if let Some(reset) = reset
+        && let Step::Broken(e) =
+            run_statement(pool, &mut lease.conn, &reset, cap(STATEMENT_GRACE)).await
+    {
+        return Err(e);
+    }
+    match step {
+        Step::Rows(rows) => {
+            let mut built = Families::new();
+            let result = custom::families(q, &rows, &mut built);
+            let families = built.finish();
+            match result {
+                Ok(()) => {
+                    if !q.min_interval.is_zero() {
+                        shared
+                            .cache
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(index, (Instant::now(), families.clone()));
+                    }
+                    let mut p = lock(progress);
+                    if !p.abandoned {
+                        p.extra.extend(families);
+                    }
+                    drop(p);
+                    finish(progress, &label, Some(true), started, None);
+                }
+                Err(why) => finish(
+                    progress,
+                    &label,
+                    Some(false),
+                    started,
+                    Some(step_error(pool, format!("{label}: {why}"))),
+                ),
+            }
+            Ok(())
+        }
+        Step::Refused(e) => {
+            let why = if is_time_limit(&e) {
+                format!("{label}: stopped by the server after {limit:?}")
+            } else {
+                format!("{label}: {e}")
+            };
+            finish(
+                progress,
+                &label,
+                Some(false),
+                started,
+                Some(step_error(pool, why)),
+            );
+            Ok(())
+        }
+        Step::Broken(e) => {
+            finish(progress, &label, Some(false), started, None);
+            Err(e)
+        }
+    }
 }

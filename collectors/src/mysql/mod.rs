@@ -39,7 +39,7 @@ pub use crate::SettingsError;
 pub use crate::http::SecretBytes;
 pub use custom::{MetricType, QueryMetric, QuerySettings};
 
-use crate::{CollectError, Collector, Families, Kind, Outcome};
+use crate::{Collector, Families, Kind, Outcome};
 
 /// The `mysql` kind.
 pub static KIND: Kind = Kind {
@@ -294,7 +294,7 @@ impl MysqlSettings {
 impl fmt::Debug for MysqlSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MysqlSettings")
-            .field("address", &self.address)
+            .field("address", &format_args!("{}", self.address))
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
             .field("tls", &self.tls.is_some())
@@ -462,6 +462,3 @@ pub(crate) fn collector_metrics(
     )
     .set(&[("collector", collector)], took.as_secs_f64());
 }
-
-#[allow(dead_code)]
-fn _unused(_: CollectError) {}
