@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Exporter, promtool, series, value, write};
+use support::{Exporter, promtool_check, series, value, write};
 
 const SECRET: &str = "e2e-s3cret-token";
 
@@ -48,22 +48,6 @@ fn start() -> Setup {
         _hung: hung,
         _dir: dir,
     }
-}
-
-fn promtool_check(body: &[u8]) -> (bool, String) {
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
 }
 
 /// Run the binary to completion: exit code, stdout, stderr.

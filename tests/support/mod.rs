@@ -229,6 +229,23 @@ pub fn promtool() -> PathBuf {
     );
 }
 
+/// `promtool check metrics` on `body`: whether it passed, and everything it printed.
+pub fn promtool_check(body: &[u8]) -> (bool, String) {
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
 /// Every series (name and labels) of an exposition, in order.
 pub fn series(text: &str) -> Vec<&str> {
     text.lines()
@@ -297,6 +314,66 @@ impl Blackbox {
 }
 
 impl Drop for Blackbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's mysqld_exporter binary.
+pub const MYSQLD_EXPORTER: &str = "/usr/bin/prometheus-mysqld-exporter";
+
+/// A running mysqld_exporter (Debian, 0.14) scraping one server through its socket as root, with the
+/// sub-collectors our default set has (0.14 also turns on the `info_schema.innodb_cmp*` and
+/// `query_response_time` collectors by default, which we do not build).
+pub struct MysqldExporter {
+    /// Where it listens.
+    pub address: SocketAddr,
+    child: Child,
+}
+
+impl MysqldExporter {
+    /// Start it on a free port; `None` when the Debian package is not installed, so callers decide
+    /// whether that is a failure (tests) or a note (benchmarks).
+    pub fn start(socket: &Path) -> Option<Self> {
+        if !Path::new(MYSQLD_EXPORTER).is_file() {
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(MYSQLD_EXPORTER)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args([
+                "--no-collect.info_schema.innodb_cmp",
+                "--no-collect.info_schema.innodb_cmpmem",
+                "--no-collect.info_schema.query_response_time",
+            ])
+            .env(
+                "DATA_SOURCE_NAME",
+                format!("root@unix({})/", socket.display()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mysqld_exporter");
+        let peer = Self {
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(peer.address).is_err() {
+            assert!(Instant::now() < deadline, "mysqld_exporter did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(peer)
+    }
+
+    /// Process id, for reading its resource use.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for MysqldExporter {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
