@@ -5,10 +5,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "../collectors/tests/support/mariadb.rs"]
+mod mariadb;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::{Blackbox, Exporter, free_port, get, write};
+use support::{Blackbox, Exporter, MysqldExporter, free_port, get, write};
 
 const ROUNDS: usize = 500;
 
@@ -73,15 +76,59 @@ fn main() {
     );
     println!("  {}", rss_kib(exporter.pid()));
 
-    let Some(blackbox) = Blackbox::start(dir.path()) else {
-        println!("blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)");
-        return;
-    };
-    let path = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/-/healthy");
-    println!("blackbox_exporter (Debian), same target:");
-    println!(
-        "  /probe (1 HTTP target)     {}",
-        measure(blackbox.address, &path)
+    match Blackbox::start(dir.path()) {
+        None => println!(
+            "blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)"
+        ),
+        Some(blackbox) => {
+            let path = format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/-/healthy");
+            println!("blackbox_exporter (Debian), same target:");
+            println!(
+                "  /probe (1 HTTP target)     {}",
+                measure(blackbox.address, &path)
+            );
+            println!("  {}", rss_kib(blackbox.pid()));
+        }
+    }
+    drop(exporter);
+    mysql(dir.path());
+}
+
+/// One MariaDB server scraped with the default sub-collectors (global status, global variables,
+/// replica status) through its socket as root, by us and by Debian's mysqld_exporter.
+fn mysql(dir: &std::path::Path) {
+    let server = mariadb::Mariadb::start(mariadb::Opts::default());
+    let socket = server.socket();
+    let port = free_port();
+    let config = write(
+        dir,
+        "mysql.yaml",
+        &format!(
+            "mysql:\n  db:\n    address: unix://{}\n    user: root\n",
+            socket.display()
+        ),
     );
-    println!("  {}", rss_kib(blackbox.pid()));
+    let exporter = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", config.display()),
+    ]);
+    println!("fanout_exporter, MariaDB 10.11 on a unix socket:");
+    println!(
+        "  /probe (1 MySQL target)    {}",
+        measure(exporter.address, "/probe?target=db")
+    );
+    println!("  {}", rss_kib(exporter.pid()));
+    match MysqldExporter::start(&socket) {
+        None => {
+            println!("mysqld_exporter: not installed (apt-get install prometheus-mysqld-exporter)")
+        }
+        Some(peer) => {
+            println!("mysqld_exporter (Debian), same server and sub-collectors:");
+            println!(
+                "  /metrics                   {}",
+                measure(peer.address, "/metrics")
+            );
+            println!("  {}", rss_kib(peer.pid()));
+        }
+    }
 }

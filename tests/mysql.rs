@@ -1,0 +1,312 @@
+//! The mysql kind through the built binary, against real MariaDB servers (a primary and a replica
+//! replicating from it): the exposition checked by the real `promtool`, and compared side by side with
+//! Debian's mysqld_exporter scraping the same server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "../collectors/tests/support/mariadb.rs"]
+mod mariadb;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use support::{Exporter, MysqldExporter, promtool_check, series, value, write};
+
+/// promtool lint findings we accept, all on names inherited from mysqld_exporter that dashboards and
+/// alerts use as they are. Each entry is (name prefix, finding), matched against promtool's output.
+const INHERITED_LINTS: &[(&str, &str)] = &[
+    // SHOW GLOBAL STATUS counters keep the variable's own name (`mysql_global_status_questions`,
+    // `..._bytes_received`, ...); mysqld_exporter never added `_total` to them.
+    (
+        "mysql_global_status_",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    // `Innodb_data_read`, `Innodb_data_written`, ... are byte counters named without a unit.
+    ("mysql_global_status_", "use base unit"),
+    // Variables named by the server (`innodb_lock_wait_timeout` in seconds, `long_query_time`, ...).
+    ("mysql_global_variables_", "use base unit"),
+    // Server names ending in `_count` (`Prepared_stmt_count`, `max_error_count`, ...): plain gauges
+    // and counters that promtool takes for a summary's or histogram's `_count` series.
+    (
+        "mysql_global_status_",
+        "non-histogram and non-summary metrics should not have \"_count\" suffix",
+    ),
+    (
+        "mysql_global_variables_",
+        "non-histogram and non-summary metrics should not have \"_count\" suffix",
+    ),
+    // `histogram_size`, `innodb_stats_modified_counter`: variable names that contain a type word.
+    (
+        "mysql_global_variables_",
+        "metric name should not include type",
+    ),
+    // `Skip_Counter` of SHOW SLAVE STATUS (a gauge: events left to skip).
+    (
+        "mysql_slave_status_skip_counter",
+        "metric name should not include type",
+    ),
+];
+
+/// Families Debian's mysqld_exporter (0.14) has that we do not, each with the reason.
+const PEER_ONLY: &[(&str, &str)] = &[
+    // Removed upstream in 0.15 (prometheus/mysqld_exporter#722); not to be revived.
+    ("mysql_exporter_scrapes_total", "removed upstream"),
+    ("mysql_exporter_scrape_errors_total", "removed upstream"),
+    ("mysql_exporter_last_scrape_error", "removed upstream"),
+    ("mysql_last_scrape_failed", "removed upstream"),
+    // The peer claims a Galera cluster on every MariaDB server (wsrep_cluster_name has a default);
+    // ours emits it only when wsrep_on is ON.
+    ("mysql_galera_variables_info", "only with Galera"),
+    // The peer's own build info; ours is fanout_exporter_build_info.
+    ("mysqld_exporter_build_info", "exporter's own"),
+    // Go runtime and HTTP handler metrics of the peer's process.
+    ("go_", "peer runtime"),
+    ("promhttp_", "peer runtime"),
+    ("process_", "peer runtime"),
+];
+
+/// name -> (TYPE, label names of its samples) for every family of an exposition.
+fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            out.entry(name.to_owned()).or_default().0 = kind.to_owned();
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let series = line.rsplit_once(' ').unwrap().0;
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let entry = out.entry(name.to_owned()).or_default();
+        for pair in split_labels(labels) {
+            entry.1.insert(pair.0);
+        }
+    }
+    out
+}
+
+/// `a="x",b="y"` into pairs; values may contain commas and escaped quotes.
+fn split_labels(labels: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = labels;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((name.trim_start_matches(',').to_owned(), value));
+        rest = &after[end..];
+    }
+    out
+}
+
+/// An exporter with both servers as targets, as the `exporter` account (whose password has `#`,
+/// quotes, a backslash and spaces), plus the directory holding its config.
+fn start_exporter(pair: &mariadb::Pair) -> (Exporter, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "mysql.pw", mariadb::EXPORTER_PASSWORD);
+    let config = write(
+        dir.path(),
+        "config.yaml",
+        &format!(
+            "mysql:\n  primary:\n    address: 127.0.0.1:{}\n    user: exporter\n    password_file: mysql.pw\n\
+             \x20 replica:\n    address: 127.0.0.1:{}\n    user: exporter\n    password_file: mysql.pw\n",
+            pair.primary.port(),
+            pair.replica.port()
+        ),
+    );
+    let exporter = Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", config.display()),
+    ]);
+    (exporter, dir)
+}
+
+#[test]
+fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
+    let pair = mariadb::shared_pair();
+    let (exporter, _dir) = start_exporter(pair);
+    let response = exporter.get("/metrics", &[]);
+    assert_eq!(response.status, 200);
+    let text = response.text();
+
+    for target in ["primary", "replica"] {
+        assert_eq!(
+            value(&text, &format!("mysql_up{{target=\"{target}\"}}")),
+            Some(1.0),
+            "{target} is down:\n{}",
+            exporter.log().join("\n")
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    "fanout_exporter_scrape_success{{collector=\"mysql\",target=\"{target}\"}}"
+                )
+            ),
+            Some(1.0),
+            "{target} scrape failed:\n{}",
+            exporter.log().join("\n")
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mysql_slave_status_slave_io_running{")
+                && l.contains("target=\"replica\"")
+                && l.ends_with(" 1")),
+        "no running replica in the exposition"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("mysql_slave_status_") && l.contains("target=\"primary\"")),
+        "the primary reports replica metrics"
+    );
+
+    let all = series(&text);
+    let unique: BTreeSet<&str> = all.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "duplicate series in the exposition"
+    );
+    assert!(
+        !text.contains("# TYPE") || !text.lines().any(|l| l.ends_with(" untyped")),
+        "an untyped family"
+    );
+
+    let (passed, output) = promtool_check(&response.body);
+    let mut unexpected = Vec::new();
+    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+        let accepted = INHERITED_LINTS
+            .iter()
+            .any(|(prefix, finding)| line.starts_with(prefix) && line.contains(finding));
+        if !accepted {
+            unexpected.push(line);
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "promtool findings outside the inherited-name exceptions:\n{}",
+        unexpected.join("\n")
+    );
+    // promtool exits non-zero on lint findings too; without any, it must pass.
+    if output.trim().is_empty() {
+        assert!(passed, "promtool failed without output");
+    }
+    assert!(
+        !output.contains("error while linting"),
+        "promtool could not parse the exposition:\n{output}"
+    );
+}
+
+#[test]
+fn names_types_and_labels_match_mysqld_exporter_on_the_same_replica() {
+    let pair = mariadb::shared_pair();
+    let socket = pair.replica.socket();
+    let peer = MysqldExporter::start(&socket).unwrap_or_else(|| {
+        panic!(
+            "{} not found: install the Debian package prometheus-mysqld-exporter (apt-get install prometheus-mysqld-exporter), or run scripts/test, which does",
+            support::MYSQLD_EXPORTER
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "config.yaml",
+        &format!(
+            "mysql:\n  replica:\n    address: unix://{}\n    user: root\n",
+            socket.display()
+        ),
+    );
+    let ours = Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", config.display()),
+    ]);
+    let peer_text = support::get(peer.address, "/metrics", &[]).text();
+    let our_text = ours.get("/metrics", &[]).text();
+    assert_eq!(
+        value(&peer_text, "mysql_up"),
+        Some(1.0),
+        "peer cannot reach the server"
+    );
+    let theirs = families(&peer_text);
+    let mine = families(&our_text);
+
+    let mut missing = Vec::new();
+    let mut mismatched = Vec::new();
+    for (name, (kind, labels)) in &theirs {
+        if PEER_ONLY.iter().any(|(prefix, _)| name.starts_with(prefix)) {
+            continue;
+        }
+        let Some((our_kind, our_labels)) = mine.get(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        // Ours adds `target`; the peer leaves ungrouped status variables untyped, ours types them.
+        let mut expected_labels = labels.clone();
+        expected_labels.insert("target".to_owned());
+        if *our_labels != expected_labels {
+            mismatched.push(format!("{name}: labels {our_labels:?}, peer {labels:?}"));
+        }
+        let kind_ok = match kind.as_str() {
+            "untyped" => our_kind == "counter" || our_kind == "gauge",
+            peer_kind => our_kind == peer_kind,
+        };
+        if !kind_ok {
+            mismatched.push(format!("{name}: type {our_kind}, peer {kind}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "families mysqld_exporter has and we do not:\n{}",
+        missing.join("\n")
+    );
+    assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
+    assert!(
+        mine.values().all(|(kind, _)| kind != "untyped"),
+        "we emit an untyped family"
+    );
+
+    // Server settings do not move between two scrapes: the values must agree exactly.
+    let mut differ = Vec::new();
+    for line in peer_text
+        .lines()
+        .filter(|l| l.starts_with("mysql_global_variables_"))
+    {
+        let (series, peer_value) = line.rsplit_once(' ').unwrap();
+        let our_series = if series.contains('{') {
+            series.replacen('}', ",target=\"replica\"}", 1)
+        } else {
+            format!("{series}{{target=\"replica\"}}")
+        };
+        let peer_value: f64 = peer_value.parse().unwrap();
+        match value(&our_text, &our_series) {
+            Some(v) if v == peer_value => {}
+            other => differ.push(format!("{series}: ours {other:?}, peer {peer_value}")),
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "global variables that differ from mysqld_exporter's:\n{}",
+        differ.join("\n")
+    );
+}
