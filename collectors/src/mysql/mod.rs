@@ -413,7 +413,10 @@ impl MysqlCollector {
         for (index, query) in settings.queries.iter().enumerate() {
             query.validate(index)?;
             // Each query reports under `collector="query.<name>"`; two of one name would collide.
-            if settings.queries[..index].iter().any(|q| q.name == query.name) {
+            if settings.queries[..index]
+                .iter()
+                .any(|q| q.name == query.name)
+            {
                 return Err(SettingsError::new(
                     format!("queries.{index}.name"),
                     format!("another query is already named {:?}", query.name),
