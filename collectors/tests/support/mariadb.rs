@@ -37,12 +37,14 @@ pub const LIMITED_PASSWORD: &str = "limited pw";
 const REPL_PASSWORD: &str = "repl#pw";
 
 /// How a server is started.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Opts {
     /// `--server-id`.
     pub server_id: u32,
     /// Write a binary log (`--log-bin=mysql-bin`), as a primary must.
     pub log_bin: bool,
+    /// More server options (`--ssl-cert=...`).
+    pub extra_args: Vec<String>,
 }
 
 impl Default for Opts {
@@ -50,6 +52,7 @@ impl Default for Opts {
         Self {
             server_id: 1,
             log_bin: false,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -197,7 +200,8 @@ impl Mariadb {
                 self.dir.join("err.log").display()
             ))
             .args(["--innodb-buffer-pool-size=16M", "--skip-name-resolve"])
-            .arg(format!("--server-id={}", self.opts.server_id));
+            .arg(format!("--server-id={}", self.opts.server_id))
+            .args(&self.opts.extra_args);
         if self.opts.log_bin {
             command.arg("--log-bin=mysql-bin");
         } else {
@@ -449,12 +453,14 @@ impl Pair {
                 Mariadb::start(Opts {
                     server_id: 1,
                     log_bin: true,
+                    ..Opts::default()
                 })
             });
             let replica = s.spawn(|| {
                 Mariadb::start(Opts {
                     server_id: 2,
                     log_bin: false,
+                    ..Opts::default()
                 })
             });
             (primary.join().unwrap(), replica.join().unwrap())
