@@ -27,8 +27,8 @@ pub struct Batch {
 
 /// Validate, label and merge batches into one family per name, sorted by name.
 pub fn merge(batches: Vec<Batch>) -> Vec<MetricFamily> {
-    let mut merged: BTreeMap<String, MetricFamily> = BTreeMap::new();
-    let mut seen: HashSet<(String, Vec<(String, String)>)> = HashSet::new();
+    // Each family with the label sets of its series so far, to drop duplicates exactly.
+    let mut merged: BTreeMap<String, (MetricFamily, HashSet<String>)> = BTreeMap::new();
     for batch in batches {
         for mut family in batch.families {
             // Validated after labelling, so a configured label cannot make a family invalid.
@@ -41,8 +41,8 @@ pub fn merge(batches: Vec<Batch>) -> Vec<MetricFamily> {
             }
             let name = family.name().to_owned();
             let metrics = family.take_metric();
-            let group = match merged.get_mut(&name) {
-                Some(existing) if existing.get_field_type() != family.get_field_type() => {
+            let (group, seen) = match merged.get_mut(&name) {
+                Some((existing, _)) if existing.get_field_type() != family.get_field_type() => {
                     tracing::warn!(
                         source = %batch.source,
                         family = %name,
@@ -50,12 +50,16 @@ pub fn merge(batches: Vec<Batch>) -> Vec<MetricFamily> {
                     );
                     continue;
                 }
-                Some(existing) => existing,
-                None => merged.entry(name.clone()).or_insert(family),
+                Some((existing, seen)) => (existing, seen),
+                None => {
+                    let entry = merged
+                        .entry(name.clone())
+                        .or_insert((family, HashSet::new()));
+                    (&mut entry.0, &mut entry.1)
+                }
             };
             for metric in metrics {
-                let key = (name.clone(), sorted_labels(&metric));
-                if seen.insert(key) {
+                if seen.insert(series_key(&metric)) {
                     group.mut_metric().push(metric);
                 } else {
                     tracing::warn!(source = %batch.source, family = %name, "dropping duplicate series");
@@ -65,6 +69,7 @@ pub fn merge(batches: Vec<Batch>) -> Vec<MetricFamily> {
     }
     merged
         .into_values()
+        .map(|(family, _)| family)
         .filter(|f| !f.get_metric().is_empty())
         .collect()
 }
@@ -87,14 +92,17 @@ fn add_labels(metric: &mut Metric, extra: &[(String, String)]) {
     metric.set_label(labels);
 }
 
-fn sorted_labels(metric: &Metric) -> Vec<(String, String)> {
-    let mut labels: Vec<(String, String)> = metric
-        .get_label()
-        .iter()
-        .map(|l| (l.name().to_owned(), l.value().to_owned()))
-        .collect();
-    labels.sort();
-    labels
+/// A series' identity within its family: its labels sorted by name, in one string. NUL cannot occur in
+/// a label name, and a value's length is written before it, so two different label sets never give
+/// the same key.
+fn series_key(metric: &Metric) -> String {
+    let mut labels: Vec<&LabelPair> = metric.get_label().iter().collect();
+    labels.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+    let mut key = String::new();
+    for l in labels {
+        let _ = write!(key, "{}\0{}:{}\0", l.name(), l.value().len(), l.value());
+    }
+    key
 }
 
 /// Encode validated, merged families (the output of [`merge`]) in the 0.0.4 text format.
