@@ -5,6 +5,7 @@
 
 #[path = "support/mariadb.rs"]
 mod mariadb;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -661,7 +662,7 @@ async fn same_collector_recovers_after_a_server_restart() {
 
 #[tokio::test]
 async fn silent_listener_times_out_at_the_deadline() {
-    let addr = silent_listener().await;
+    let addr = support::silent().await;
     let mut settings = MysqlSettings::new(
         Address::Tcp {
             host: addr.ip().to_string(),

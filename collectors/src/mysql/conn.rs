@@ -363,23 +363,25 @@ async fn run_statement(pool: &Pool, conn: &mut MySqlConnection, sql: &str, cap: 
     }
 }
 
+/// The server's error number, when the server refused a statement.
+fn error_number(e: &sqlx::Error) -> Option<u16> {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .map(|d| d.number())
+}
+
 /// Whether a refused statement means "not available here" (skip quietly) rather than a failure.
 fn is_missing(e: &sqlx::Error) -> bool {
-    let number = e
-        .as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .map(|d| d.number());
-    matches!(number, Some(code::NO_SUCH_TABLE | code::UNKNOWN_TABLE))
+    matches!(
+        error_number(e),
+        Some(code::NO_SUCH_TABLE | code::UNKNOWN_TABLE)
+    )
 }
 
 /// Whether a refused statement is a missing privilege.
 fn is_denied(e: &sqlx::Error) -> bool {
-    let number = e
-        .as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .map(|d| d.number());
     matches!(
-        number,
+        error_number(e),
         Some(
             code::DB_ACCESS_DENIED
                 | code::TABLE_ACCESS_DENIED
@@ -391,12 +393,8 @@ fn is_denied(e: &sqlx::Error) -> bool {
 
 /// Whether a refused statement hit the server-side time limit.
 fn is_time_limit(e: &sqlx::Error) -> bool {
-    let number = e
-        .as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .map(|d| d.number());
     matches!(
-        number,
+        error_number(e),
         Some(code::MYSQL_EXECUTION_TIME | code::MARIADB_STATEMENT_TIME)
     )
 }

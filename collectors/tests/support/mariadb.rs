@@ -1,6 +1,5 @@
 //! Real MariaDB servers for the MySQL collector's tests: one `mariadbd` per [`Mariadb`], on a free
-//! port of 127.0.0.1 and a fresh temporary directory, plus a primary+replica pair and a silent TCP
-//! listener.
+//! port of 127.0.0.1 and a fresh temporary directory, plus a primary+replica pair.
 //!
 //! # Cleanup
 //! Every server process gets a watchdog: a tiny `sh` whose stdin is a pipe whose only write end this
@@ -16,15 +15,13 @@
 
 use std::fs;
 use std::io::ErrorKind;
+use std::net::Ipv4Addr;
 use std::net::TcpListener as StdListener;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use tokio::net::{TcpListener, TcpStream};
 
 const INSTALL_HINT: &str = "install mariadb-server (apt-get install mariadb-server)";
 
@@ -545,17 +542,4 @@ impl Pair {
 pub fn shared_pair() -> &'static Pair {
     static PAIR: OnceLock<Pair> = OnceLock::new();
     PAIR.get_or_init(Pair::start)
-}
-
-/// A listener on 127.0.0.1 that accepts connections, holds them open and never sends a byte.
-pub async fn silent_listener() -> SocketAddr {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held: Vec<TcpStream> = Vec::new();
-        while let Ok((tcp, _)) = listener.accept().await {
-            held.push(tcp);
-        }
-    });
-    addr
 }
