@@ -14,6 +14,7 @@
 //! closes the connection. Cancelling the statement client-side instead would free the slot while the
 //! server still works on it.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -157,6 +158,31 @@ impl Pool {
                 return Err(CollectError::Timeout(budget));
             }
         };
+        self.connection(slot, settings, deadline, budget).await
+    }
+
+    /// A second connection for the same scrape, only if a slot is free right now and the connection
+    /// can be had before the deadline; never waits for a slot.
+    async fn try_lease(&self, settings: &MysqlSettings, deadline: Instant) -> Option<Lease> {
+        let slot = Arc::clone(&self.slots).try_acquire_owned().ok()?;
+        let budget = deadline.saturating_duration_since(Instant::now());
+        match self.connection(slot, settings, deadline, budget).await {
+            Ok(lease) => Some(lease),
+            Err(e) => {
+                tracing::debug!(endpoint = %self.endpoint, error = %e, "no second connection for this scrape");
+                None
+            }
+        }
+    }
+
+    /// A connection for `slot`: an idle one that still answers, or a new one.
+    async fn connection(
+        &self,
+        slot: OwnedSemaphorePermit,
+        settings: &MysqlSettings,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<Lease, CollectError> {
         loop {
             let Some((mut conn, server)) = self.idle().pop() else {
                 break;
@@ -282,6 +308,8 @@ struct Progress {
     pending: Vec<String>,
     /// Set by the collector when it returned: the task stops before its next statement.
     abandoned: bool,
+    /// A connection broke; steps nobody ran are reported as failed.
+    broken: bool,
 }
 
 fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
@@ -399,7 +427,19 @@ fn is_time_limit(e: &sqlx::Error) -> bool {
     )
 }
 
-/// The body of a scrape: connect (or reuse), run each step, give the connection back if sound.
+/// One step of a scrape: a sub-collector or a custom query (by index).
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    Scraper(Scraper),
+    Query(usize),
+}
+
+/// The body of a scrape: connect (or reuse), run the steps, give the connections back if sound.
+///
+/// The steps are a shared queue. One worker runs them on the scrape's connection; when another slot
+/// is free at that moment, a second worker takes steps from the same queue on a second connection,
+/// so `SHOW GLOBAL STATUS` and `SHOW GLOBAL VARIABLES`, which cost the server a millisecond or more
+/// each, run side by side. A scrape never waits for that second slot.
 async fn work(
     shared: Arc<Shared>,
     deadline: Instant,
@@ -418,12 +458,9 @@ async fn work(
             None,
             connect_started.elapsed(),
         );
-        match &lease {
-            Ok(_) => p.up = Some(true),
-            Err(_) => p.up = Some(false),
-        }
+        p.up = Some(lease.is_ok());
     }
-    let mut lease = match lease {
+    let lease = match lease {
         Ok(lease) => lease,
         Err(e) => {
             let mut p = lock(&progress);
@@ -432,94 +469,135 @@ async fn work(
             return;
         }
     };
-    // A statement may run past the scrape's deadline (the collector has returned by then) but not
-    // past its own server-side limit; after that the connection is given up.
-    let cap = |limit: Duration| Instant::now() + limit + STATEMENT_GRACE;
-    let mut broken: Option<CollectError> = None;
-
-    for &scraper in &settings.collect {
-        let label = format!("collect.{}", scraper.name());
-        if lock(&progress).abandoned {
-            break;
-        }
-        let started = Instant::now();
-        let Some(sql) = scrapers::statement(scraper, &lease.server, settings) else {
-            finish(&progress, &label, Some(true), started, None);
-            continue;
-        };
-        match run_statement(pool, &mut lease.conn, &sql, cap(settings.statement_timeout)).await {
-            Step::Rows(rows) => {
-                let mut p = lock(&progress);
-                if p.abandoned {
-                    break;
-                }
-                scrapers::families(scraper, &rows, &lease.server, settings, &mut p.families);
-                drop(p);
-                finish(&progress, &label, Some(true), started, None);
-            }
-            Step::Refused(e) if is_missing(&e) && scraper != Scraper::GlobalStatus => {
-                tracing::debug!(endpoint = %pool.endpoint, collector = %label, error = %e, "not available on this server; skipped");
-                finish(&progress, &label, Some(true), started, None);
-            }
-            Step::Refused(e) => {
-                let why = if is_denied(&e) {
-                    format!("{label}: missing privilege: {e}")
-                } else {
-                    format!("{label}: {e}")
-                };
-                finish(
-                    &progress,
-                    &label,
-                    Some(false),
-                    started,
-                    Some(step_error(pool, why)),
-                );
-            }
-            Step::Broken(e) => {
-                finish(&progress, &label, Some(false), started, None);
-                broken = Some(e);
-                break;
-            }
-        }
-    }
-
-    if broken.is_none() {
-        for (index, q) in settings.queries.iter().enumerate() {
-            if lock(&progress).abandoned {
-                break;
-            }
-            if let Err(e) = run_query(&shared, &mut lease, index, q, &progress, cap).await {
-                broken = Some(e);
-                break;
-            }
-        }
-    }
-
-    let abandoned = {
-        let mut p = lock(&progress);
-        if let Some(e) = broken {
-            // Steps after a broken connection did not run.
-            let rest = std::mem::take(&mut p.pending);
-            for name in rest {
-                collector_metrics(&mut p.families, &name, Some(false), Duration::ZERO);
-            }
-            p.errors.push(e);
-            drop(p);
-            // Dropping closes the socket; the slot goes with it.
-            drop(lease);
+    let queue: Mutex<VecDeque<Item>> = Mutex::new(
+        settings
+            .collect
+            .iter()
+            .map(|&s| Item::Scraper(s))
+            .chain((0..settings.queries.len()).map(Item::Query))
+            .collect(),
+    );
+    let second = async {
+        if queue_len(&queue) < 2 {
             return;
         }
-        p.abandoned
+        if let Some(lease) = pool.try_lease(settings, deadline).await {
+            worker(&shared, lease, &queue, &progress).await;
+        }
     };
-    if abandoned {
-        // The scrape already returned as timed out; this connection did its work but the next
-        // scrape should not inherit a connection that may have been mid-statement. Close it politely.
-        let Lease { conn, slot, .. } = lease;
-        let _ = timeout_at(Instant::now() + STATEMENT_GRACE, conn.close()).await;
-        drop(slot);
-    } else {
-        pool.give_back(lease);
+    futures_util::future::join(worker(&shared, lease, &queue, &progress), second).await;
+
+    // Steps left behind by broken connections did not run.
+    let mut p = lock(&progress);
+    if !p.abandoned && p.broken {
+        let rest = std::mem::take(&mut p.pending);
+        for name in rest {
+            collector_metrics(&mut p.families, &name, Some(false), Duration::ZERO);
+        }
     }
+}
+
+fn queue_len(queue: &Mutex<VecDeque<Item>>) -> usize {
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len()
+}
+
+/// Run steps from `queue` on `lease` until the queue is empty, the scrape is abandoned, or the
+/// connection breaks; then give the connection back if it is sound.
+async fn worker(
+    shared: &Shared,
+    mut lease: Lease,
+    queue: &Mutex<VecDeque<Item>>,
+    progress: &Mutex<Progress>,
+) {
+    loop {
+        if lock(progress).abandoned {
+            break;
+        }
+        let next = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front();
+        let Some(item) = next else {
+            break;
+        };
+        let result = match item {
+            Item::Scraper(scraper) => run_scraper(shared, &mut lease, scraper, progress).await,
+            Item::Query(index) => {
+                let q = &shared.settings.queries[index];
+                run_query(shared, &mut lease, index, q, progress).await
+            }
+        };
+        if let Err(e) = result {
+            let mut p = lock(progress);
+            p.errors.push(e);
+            p.broken = true;
+            // Dropping closes the socket; the slot goes with it.
+            return;
+        }
+    }
+    // The statements on it have finished, so even after the scrape returned the connection is sound.
+    shared.pool.give_back(lease);
+}
+
+/// Run one sub-collector. `Err` only when the connection broke.
+async fn run_scraper(
+    shared: &Shared,
+    lease: &mut Lease,
+    scraper: Scraper,
+    progress: &Mutex<Progress>,
+) -> Result<(), CollectError> {
+    let settings = &shared.settings;
+    let pool = &shared.pool;
+    let label = format!("collect.{}", scraper.name());
+    let started = Instant::now();
+    let Some(sql) = scrapers::statement(scraper, &lease.server, settings) else {
+        finish(progress, &label, Some(true), started, None);
+        return Ok(());
+    };
+    match run_statement(pool, &mut lease.conn, &sql, cap(settings.statement_timeout)).await {
+        Step::Rows(rows) => {
+            let mut built = Families::new();
+            scrapers::families(scraper, &rows, &lease.server, settings, &mut built);
+            let mut p = lock(progress);
+            if !p.abandoned {
+                p.extra.extend(built.finish());
+            }
+            drop(p);
+            finish(progress, &label, Some(true), started, None);
+        }
+        Step::Refused(e) if is_missing(&e) && scraper != Scraper::GlobalStatus => {
+            tracing::debug!(endpoint = %pool.endpoint, collector = %label, error = %e, "not available on this server; skipped");
+            finish(progress, &label, Some(true), started, None);
+        }
+        Step::Refused(e) => {
+            let why = if is_denied(&e) {
+                format!("{label}: missing privilege: {e}")
+            } else {
+                format!("{label}: {e}")
+            };
+            finish(
+                progress,
+                &label,
+                Some(false),
+                started,
+                Some(step_error(pool, why)),
+            );
+        }
+        Step::Broken(e) => {
+            finish(progress, &label, Some(false), started, None);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// When a statement started now with a server-side `limit` is given up: it may run past the scrape's
+/// deadline (the collector has returned by then) but not past its own limit.
+fn cap(limit: Duration) -> Instant {
+    Instant::now() + limit + STATEMENT_GRACE
 }
 
 fn step_error(pool: &Pool, message: String) -> CollectError {
@@ -556,7 +634,6 @@ async fn run_query(
     index: usize,
     q: &QuerySettings,
     progress: &Mutex<Progress>,
-    cap: impl Fn(Duration) -> Instant,
 ) -> Result<(), CollectError> {
     let label = format!("query.{}", q.name);
     let started = Instant::now();
