@@ -2,8 +2,9 @@
 //! and the scrape itself, run in a task that owns its connection.
 //!
 //! # Why the connection count is bounded
-//! A target has `max_connections` slots (a semaphore). A scrape holds a slot from the moment it wants
-//! a connection until it has put the connection back or closed it. It takes an idle connection if
+//! A target has `max_connections` slots (a semaphore). A scrape holds a slot for each connection it
+//! uses (one, or two when a second slot is free at once), from the moment it wants the connection
+//! until it has put it back or closed it. It takes an idle connection if
 //! there is one and opens a new one only when none is idle, and a connection goes back to the idle
 //! list *before* its slot is released. So a connection is only ever opened while its opener holds a
 //! slot and nothing is idle, and every open connection is either idle or held by a slot-holder: the
@@ -11,7 +12,7 @@
 //!
 //! A scrape that reaches its deadline returns at once, but its task keeps the slot until the
 //! statement in flight has finished (the session statement limit set at connect bounds that), then
-//! closes the connection. Cancelling the statement client-side instead would free the slot while the
+//! puts the connection back and runs nothing more. Cancelling the statement client-side instead would free the slot while the
 //! server still works on it.
 
 use std::collections::VecDeque;

@@ -4,8 +4,8 @@
 //! # Connections
 //! Each target keeps at most `max_connections` connections to its server, counting idle and busy
 //! ones, whatever the scrape rate or failure pattern (see `conn`). A scrape takes an idle connection or
-//! opens one, runs its statements one after the other on it, and hands it back when the connection
-//! is still sound. A statement the server refuses (a missing privilege) costs its sub-collector only
+//! opens one, runs its statements on it (and on a second one when a slot is free at once), and hands
+//! the connections back when they are still sound. A statement the server refuses (a missing privilege) costs its sub-collector only
 //! and keeps the connection; a network error or a deadline drops it, and the next scrape reconnects.
 //!
 //! The statements run in a task of their own, so a scrape that hits its deadline returns on time with
