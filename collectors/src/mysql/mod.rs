@@ -10,7 +10,7 @@
 //!
 //! The statements run in a task of their own, so a scrape that hits its deadline returns on time with
 //! what it has, while the statement in flight is left to finish (bounded by the session statement
-//! limit set at connect) before the connection is closed and its slot freed. The server therefore
+//! limit set at connect) before the connection is put back and its slot freed. The server therefore
 //! never works on more statements from us than we have slots.
 //!
 //! # Layout
