@@ -924,6 +924,26 @@ impl Validator<'_> {
                 insecure_skip_verify: t.insecure_skip_verify,
             }
         });
+        // The server counts both in whole seconds; a fraction would be cut off silently.
+        if raw
+            .lock_wait_timeout
+            .is_some_and(|t| t.subsec_nanos() != 0 || t < Duration::from_secs(1))
+        {
+            self.error(
+                &["mysql", name, "lock_wait_timeout"],
+                "must be a whole number of seconds, at least 1s (the server's unit)",
+            );
+        }
+        if raw
+            .processlist
+            .min_time
+            .is_some_and(|t| t.subsec_nanos() != 0)
+        {
+            self.error(
+                &["mysql", name, "processlist", "min_time"],
+                "must be a whole number of seconds (the process list's unit)",
+            );
+        }
         let mut collect = Vec::new();
         for item in raw.collect.iter().flatten() {
             match Scraper::from_name(item) {

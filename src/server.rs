@@ -76,6 +76,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + 'static,
 ) -> std::io::Result<()> {
     let drain = state.engine.budget(None) + Duration::from_secs(1);
+    let targets = state.engine.targets().to_vec();
     let data = web::Data::from(state);
     let path = data.telemetry_path.clone();
     let server = HttpServer::new(move || {
@@ -98,7 +99,16 @@ pub async fn run(
         tracing::info!("shutting down");
         handle.stop(true).await;
     });
-    server.await
+    let served = server.await;
+    // Scrapes have drained: let collectors say goodbye to their servers, briefly.
+    let goodbyes = futures_util::future::join_all(targets.iter().map(|t| t.collector.shutdown()));
+    if tokio::time::timeout(Duration::from_secs(2), goodbyes)
+        .await
+        .is_err()
+    {
+        tracing::warn!("targets did not close their connections within 2s");
+    }
+    served
 }
 
 fn timeout_header(req: &HttpRequest) -> Option<&str> {

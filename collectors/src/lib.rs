@@ -100,6 +100,12 @@ pub trait Collector: Send + Sync + std::fmt::Debug {
 
     /// Collect the target once, finishing by `deadline`.
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome>;
+
+    /// Release what the collector keeps between scrapes (cached connections), politely, when the
+    /// exporter stops. The default keeps nothing.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Why settings could not be turned into a collector (bad TLS material, an invalid query definition).

@@ -522,6 +522,17 @@ fn mysql_mistakes_name_the_key_and_line() {
         e.starts_with("config.yaml:2: mysql.db.table_schemas: info_schema.tables needs"),
         "{e}"
     );
+    let e = error("mysql:\n  db:\n    address: x\n    user: u\n    lock_wait_timeout: 500ms\n");
+    assert_eq!(
+        e,
+        "config.yaml:5: mysql.db.lock_wait_timeout: must be a whole number of seconds, at least 1s (the server's unit)"
+    );
+    let e =
+        error("mysql:\n  db:\n    address: x\n    user: u\n    processlist: {min_time: 1500ms}\n");
+    assert_eq!(
+        e,
+        "config.yaml:5: mysql.db.processlist.min_time: must be a whole number of seconds (the process list's unit)"
+    );
 }
 
 #[test]

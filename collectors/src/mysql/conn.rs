@@ -15,6 +15,7 @@
 //! puts the connection back and runs nothing more. Cancelling the statement client-side instead would free the slot while the
 //! server still works on it.
 
+use std::collections::BTreeSet;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -56,6 +57,8 @@ mod code {
     pub const MYSQL_EXECUTION_TIME: u16 = 3024;
     /// MariaDB's `max_statement_time` exceeded.
     pub const MARIADB_STATEMENT_TIME: u16 = 1969;
+    /// Unknown system variable (a `SET` the server does not support).
+    pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 }
 
 /// The connections of one target.
@@ -66,7 +69,35 @@ pub(super) struct Pool {
     endpoint: String,
     slots: Arc<Semaphore>,
     max: u32,
-    idle: Mutex<Vec<(MySqlConnection, ServerInfo)>>,
+    idle: Mutex<Vec<Idle>>,
+    /// Server-side ids of every connection open now, idle or busy: `info_schema.processlist` leaves
+    /// them out, as mysqld_exporter leaves out the one it runs on.
+    open: Arc<Mutex<BTreeSet<u64>>>,
+}
+
+/// An idle connection, what we learned about its server, and its place in [`Pool::open`].
+struct Idle {
+    conn: MySqlConnection,
+    server: ServerInfo,
+    id: OpenId,
+}
+
+/// Keeps a connection's id in the pool's open set for as long as the connection exists.
+struct OpenId {
+    id: u64,
+    open: Arc<Mutex<BTreeSet<u64>>>,
+}
+
+impl Drop for OpenId {
+    fn drop(&mut self) {
+        locked(&self.open).remove(&self.id);
+    }
+}
+
+/// A lock that a panic elsewhere cannot poison for good: every structure behind these locks stays
+/// consistent between operations.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Pool {
@@ -74,8 +105,9 @@ impl Pool {
         let mut options = MySqlConnectOptions::new()
             .username(&settings.user)
             .charset("utf8mb4")
-            // Leave the session as the server configures it: custom SQL must mean what it means in
-            // the user's own client (sqlx would turn on PIPES_AS_CONCAT and force the time zone).
+            // Leave the session close to how the server configures it, so custom SQL means what it
+            // means in the user's own client: sqlx would turn on PIPES_AS_CONCAT and force the time
+            // zone (its handshake still asks for IGNORE_SPACE, as most clients do).
             .pipes_as_concat(false)
             .no_engine_substitution(false)
             .timezone(None)
@@ -119,14 +151,26 @@ impl Pool {
             slots: Arc::new(Semaphore::new(settings.max_connections as usize)),
             max: settings.max_connections,
             idle: Mutex::new(Vec::new()),
+            open: Arc::new(Mutex::new(BTreeSet::new())),
         })
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<(MySqlConnection, ServerInfo)>> {
-        // A panic while holding this lock cannot leave the list inconsistent (push and pop only).
-        self.idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn idle(&self) -> MutexGuard<'_, Vec<Idle>> {
+        locked(&self.idle)
+    }
+
+    /// Ids of this target's open connections.
+    pub(super) fn open_ids(&self) -> Vec<u64> {
+        locked(&self.open).iter().copied().collect()
+    }
+
+    /// Close the idle connections politely (COM_QUIT), so the server does not count and log them as
+    /// aborted when the exporter stops.
+    pub(super) async fn close(&self) {
+        let idle = std::mem::take(&mut *self.idle());
+        for Idle { conn, .. } in idle {
+            let _ = timeout_at(Instant::now() + Duration::from_secs(1), conn.close()).await;
+        }
     }
 
     fn connect_error(&self, e: sqlx::Error) -> CollectError {
@@ -155,7 +199,8 @@ impl Pool {
             // The semaphore is never closed.
             Ok(Err(_)) => return Err(CollectError::Internal("connection slots closed".into())),
             Err(_) => {
-                tracing::debug!(endpoint = %self.endpoint, max = self.max, "all connection slots busy until the deadline");
+                // The server may be fine: earlier statements still hold every slot.
+                tracing::warn!(endpoint = %self.endpoint, max_connections = self.max, "all connection slots stayed busy until the deadline");
                 return Err(CollectError::Timeout(budget));
             }
         };
@@ -185,13 +230,25 @@ impl Pool {
         budget: Duration,
     ) -> Result<Lease, CollectError> {
         loop {
-            let Some((mut conn, server)) = self.idle().pop() else {
+            let Some(Idle {
+                mut conn,
+                server,
+                id,
+            }) = self.idle().pop()
+            else {
                 break;
             };
             // A server restart or its wait_timeout leaves idle connections dead; one round trip
             // finds out before a scrape's statements do.
             match timeout_at(deadline, conn.ping()).await {
-                Ok(Ok(())) => return Ok(Lease { conn, server, slot }),
+                Ok(Ok(())) => {
+                    return Ok(Lease {
+                        conn,
+                        server,
+                        id,
+                        slot,
+                    });
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(endpoint = %self.endpoint, error = %e, "idle connection is gone; reconnecting")
                 }
@@ -203,18 +260,33 @@ impl Pool {
             Ok(Err(e)) => return Err(self.connect_error(e)),
             Err(_) => return Err(CollectError::Timeout(budget)),
         };
-        let server = match timeout_at(deadline, prepare_session(&mut conn, settings)).await {
-            Ok(Ok(server)) => server,
+        let (server, id) = match timeout_at(deadline, prepare_session(&mut conn, settings)).await {
+            Ok(Ok(found)) => found,
             Ok(Err(e)) => return Err(self.connect_error(e)),
             Err(_) => return Err(CollectError::Timeout(budget)),
         };
-        Ok(Lease { conn, server, slot })
+        locked(&self.open).insert(id);
+        let id = OpenId {
+            id,
+            open: Arc::clone(&self.open),
+        };
+        Ok(Lease {
+            conn,
+            server,
+            id,
+            slot,
+        })
     }
 
     /// Keep a sound connection for the next scrape; the slot is released after it is listed.
     fn give_back(&self, lease: Lease) {
-        let Lease { conn, server, slot } = lease;
-        self.idle().push((conn, server));
+        let Lease {
+            conn,
+            server,
+            id,
+            slot,
+        } = lease;
+        self.idle().push(Idle { conn, server, id });
         drop(slot);
     }
 }
@@ -223,15 +295,16 @@ impl Pool {
 struct Lease {
     conn: MySqlConnection,
     server: ServerInfo,
+    id: OpenId,
     slot: OwnedSemaphorePermit,
 }
 
-/// Learn the flavor and version, then limit what our statements can cost the server.
+/// Learn the flavor, version and connection id, then limit what our statements can cost the server.
 async fn prepare_session(
     conn: &mut MySqlConnection,
     settings: &MysqlSettings,
-) -> Result<ServerInfo, sqlx::Error> {
-    let rows = query(conn, "SELECT @@version, @@version_comment").await?;
+) -> Result<(ServerInfo, u64), sqlx::Error> {
+    let rows = query(conn, "SELECT @@version, @@version_comment, CONNECTION_ID()").await?;
     let cell = |i: usize| {
         rows.rows
             .first()
@@ -239,21 +312,43 @@ async fn prepare_session(
             .unwrap_or_default()
     };
     let server = ServerInfo::detect(&cell(0), &cell(1));
+    let id = cell(2).parse::<u64>().unwrap_or_default();
     let lock_wait = settings.lock_wait_timeout.as_secs().max(1);
     let limit = settings.statement_timeout;
-    let sql = match server.flavor {
-        Flavor::MariaDb if server.at_least(10, 1, 1) => format!(
-            "SET SESSION lock_wait_timeout = {lock_wait}, max_statement_time = {:.3}",
-            limit.as_secs_f64()
-        ),
-        Flavor::MySql | Flavor::Percona if server.at_least(5, 7, 8) => format!(
-            "SET SESSION lock_wait_timeout = {lock_wait}, max_execution_time = {}",
+    let base = format!("SET SESSION lock_wait_timeout = {lock_wait}");
+    let with_limit = match server.flavor {
+        Flavor::MariaDb if server.at_least(10, 1, 1) => Some(format!(
+            "{base}, max_statement_time = {}",
+            mariadb_seconds(limit)
+        )),
+        Flavor::MySql | Flavor::Percona if server.at_least(5, 7, 8) => Some(format!(
+            "{base}, max_execution_time = {}",
             limit.as_millis().max(1)
-        ),
-        _ => format!("SET SESSION lock_wait_timeout = {lock_wait}"),
+        )),
+        _ => None,
     };
-    query(conn, &sql).await?;
-    Ok(server)
+    match with_limit {
+        Some(sql) => match query(conn, &sql).await {
+            Ok(_) => {}
+            // A server (or proxy) that claims the version but lacks the variable: go on without
+            // the limit rather than stay down.
+            Err(e) if error_number(&e) == Some(code::UNKNOWN_SYSTEM_VARIABLE) => {
+                tracing::warn!(error = %e, "the server has no statement time limit; statements run unbounded");
+                query(conn, &base).await?;
+            }
+            Err(e) => return Err(e),
+        },
+        None => {
+            query(conn, &base).await?;
+        }
+    }
+    Ok((server, id))
+}
+
+/// A limit in MariaDB's `max_statement_time` unit (seconds, microsecond precision); never 0, which
+/// would mean no limit at all.
+fn mariadb_seconds(limit: Duration) -> String {
+    format!("{:.6}", limit.as_secs_f64().max(0.000_001))
 }
 
 /// Run `sql` over the text protocol and return every value as text.
@@ -314,9 +409,7 @@ struct Progress {
 }
 
 fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
-    progress
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    locked(progress)
 }
 
 /// One scrape of one target.
@@ -340,9 +433,14 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
     drop(p);
     match finished {
         Ok(Ok(())) => {}
-        Ok(Err(join)) => progress.errors.push(CollectError::Internal(format!(
-            "scrape task failed: {join}"
-        ))),
+        Ok(Err(join)) => {
+            for name in &progress.pending {
+                collector_metrics(&mut progress.families, name, Some(false), Duration::ZERO);
+            }
+            progress.errors.push(CollectError::Internal(format!(
+                "scrape task failed: {join}"
+            )));
+        }
         Err(_) => {
             // Whatever did not finish in time is reported as failed, and the scrape as timed out.
             for name in &progress.pending {
@@ -499,10 +597,7 @@ async fn work(
 }
 
 fn queue_len(queue: &Mutex<VecDeque<Item>>) -> usize {
-    queue
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .len()
+    locked(queue).len()
 }
 
 /// Run steps from `queue` on `lease` until the queue is empty, the scrape is abandoned, or the
@@ -517,10 +612,7 @@ async fn worker(
         if lock(progress).abandoned {
             break;
         }
-        let next = queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop_front();
+        let next = locked(queue).pop_front();
         let Some(item) = next else {
             break;
         };
@@ -554,7 +646,7 @@ async fn run_scraper(
     let pool = &shared.pool;
     let label = format!("collect.{}", scraper.name());
     let started = Instant::now();
-    let Some(sql) = scrapers::statement(scraper, &lease.server, settings) else {
+    let Some(sql) = scrapers::statement(scraper, &lease.server, settings, &pool.open_ids()) else {
         finish(progress, &label, Some(true), started, None);
         return Ok(());
     };
@@ -562,12 +654,7 @@ async fn run_scraper(
         Step::Rows(rows) => {
             let mut built = Families::new();
             scrapers::families(scraper, &rows, &lease.server, settings, &mut built);
-            let mut p = lock(progress);
-            if !p.abandoned {
-                p.extra.extend(built.finish());
-            }
-            drop(p);
-            finish(progress, &label, Some(true), started, None);
+            finish_with(progress, &label, started, built.finish());
         }
         Step::Refused(e) if is_missing(&e) && scraper != Scraper::GlobalStatus => {
             tracing::debug!(endpoint = %pool.endpoint, collector = %label, error = %e, "not available on this server; skipped");
@@ -595,10 +682,13 @@ async fn run_scraper(
     Ok(())
 }
 
-/// When a statement started now with a server-side `limit` is given up: it may run past the scrape's
-/// deadline (the collector has returned by then) but not past its own limit.
+/// When a statement started now with a server-side `limit` is given up. It may run past the scrape's
+/// deadline (the collector has returned by then), and its connection keeps its slot meanwhile. The
+/// server stops it at `limit` where it can (MariaDB: every statement; MySQL: `SELECT`s only, so not
+/// `SHOW`), so waiting twice as long covers a server that is merely slow; after that the connection
+/// is dropped and its slot freed, though the server may still be working on the statement.
 fn cap(limit: Duration) -> Instant {
-    Instant::now() + limit + STATEMENT_GRACE
+    Instant::now() + limit * 2 + STATEMENT_GRACE
 }
 
 fn step_error(pool: &Pool, message: String) -> CollectError {
@@ -606,6 +696,23 @@ fn step_error(pool: &Pool, message: String) -> CollectError {
         endpoint: pool.endpoint.clone(),
         source: message.into(),
     }
+}
+
+/// Record a step that succeeded with `families`, in one go: a scrape that returns at its deadline
+/// sees both the families and the step's success, or neither.
+fn finish_with(
+    progress: &Mutex<Progress>,
+    label: &str,
+    started: Instant,
+    families: Vec<MetricFamily>,
+) {
+    let mut p = lock(progress);
+    if p.abandoned {
+        return;
+    }
+    p.extra.extend(families);
+    collector_metrics(&mut p.families, label, Some(true), started.elapsed());
+    p.pending.retain(|name| name != label);
 }
 
 /// Record a finished step: its self metrics, its error, and that it is no longer pending.
@@ -639,20 +746,12 @@ async fn run_query(
     let label = format!("query.{}", q.name);
     let started = Instant::now();
     if !q.min_interval.is_zero() {
-        let cached = shared
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let cached = locked(&shared.cache)
             .get(&index)
             .filter(|(at, _)| at.elapsed() < q.min_interval)
             .map(|(_, families)| families.clone());
         if let Some(families) = cached {
-            let mut p = lock(progress);
-            if !p.abandoned {
-                p.extra.extend(families);
-            }
-            drop(p);
-            finish(progress, &label, Some(true), started, None);
+            finish_with(progress, &label, started, families);
             return Ok(());
         }
     }
@@ -667,8 +766,8 @@ async fn run_query(
     let (sql, reset) = match server.flavor {
         Flavor::MariaDb if server.at_least(10, 1, 2) => (
             format!(
-                "SET STATEMENT max_statement_time = {:.3} FOR {}",
-                limit.as_secs_f64(),
+                "SET STATEMENT max_statement_time = {} FOR {}",
+                mariadb_seconds(limit),
                 q.query
             ),
             None,
@@ -712,18 +811,9 @@ async fn run_query(
             match result {
                 Ok(()) => {
                     if !q.min_interval.is_zero() {
-                        shared
-                            .cache
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .insert(index, (Instant::now(), families.clone()));
+                        locked(&shared.cache).insert(index, (Instant::now(), families.clone()));
                     }
-                    let mut p = lock(progress);
-                    if !p.abandoned {
-                        p.extra.extend(families);
-                    }
-                    drop(p);
-                    finish(progress, &label, Some(true), started, None);
+                    finish_with(progress, &label, started, families);
                 }
                 Err(why) => finish(
                     progress,

@@ -6,12 +6,14 @@
 //! ones, whatever the scrape rate or failure pattern (see `conn`). A scrape takes an idle connection or
 //! opens one, runs its statements on it (and on a second one when a slot is free at once), and hands
 //! the connections back when they are still sound. A statement the server refuses (a missing privilege) costs its sub-collector only
-//! and keeps the connection; a network error or a deadline drops it, and the next scrape reconnects.
+//! and keeps the connection; a network error drops it, and the next scrape reconnects.
 //!
 //! The statements run in a task of their own, so a scrape that hits its deadline returns on time with
-//! what it has, while the statement in flight is left to finish (bounded by the session statement
-//! limit set at connect) before the connection is put back and its slot freed. The server therefore
-//! never works on more statements from us than we have slots.
+//! what it has, while the statement in flight is left to finish before the connection is put back and
+//! its slot freed. The session statement limit set at connect bounds that wait where the server
+//! applies it (MariaDB: every statement; MySQL: `SELECT`s only); a statement that outlives twice the
+//! limit gets its connection dropped, and only then can the server be working on more statements
+//! from us than we have slots.
 //!
 //! # Layout
 //! - `conn`: connect options, connecting under the deadline, session settings, flavor detection, the
@@ -449,6 +451,12 @@ impl Collector for MysqlCollector {
 
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome> {
         Box::pin(conn::collect(Arc::clone(&self.inner), deadline))
+    }
+
+    /// Idle connections are closed with COM_QUIT: a connection that just disappears is counted in
+    /// `Aborted_clients` and logged by the server (mysqld_exporter#582).
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.inner.pool.close())
     }
 }
 

@@ -19,21 +19,27 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt::Write as _;
+
 use super::{Flavor, MysqlSettings, Rows, Scraper, ServerInfo};
 use crate::Families;
 
 /// The statement `scraper` runs on `server`, or `None` when this server has nothing to offer for it
 /// (the sub-collector is then skipped: no families, success 1).
+///
+/// `own` are the ids of this target's open connections, which `info_schema.processlist` leaves out
+/// (mysqld_exporter leaves out the one connection it runs on; ours may have two).
 pub(crate) fn statement(
     scraper: Scraper,
     server: &ServerInfo,
     settings: &MysqlSettings,
+    own: &[u64],
 ) -> Option<String> {
     match scraper {
         Scraper::GlobalStatus => Some("SHOW GLOBAL STATUS".to_owned()),
         Scraper::GlobalVariables => Some("SHOW GLOBAL VARIABLES".to_owned()),
         Scraper::SlaveStatus => Some(slave_status_statement(server).to_owned()),
-        Scraper::Processlist => Some(processlist_statement(settings)),
+        Scraper::Processlist => Some(processlist_statement(settings, own)),
         Scraper::InnodbMetrics => innodb_metrics_statement(server).map(str::to_owned),
         Scraper::EventsStatements => {
             has_statement_digests(server).then(|| events_statements_statement(settings))
@@ -79,13 +85,17 @@ fn slave_status_statement(server: &ServerInfo) -> &'static str {
 
 /// mysqld_exporter's processlist query: one row per user, client host (port stripped), command and
 /// state, so the threads, seconds, per-user and per-host families all come from one round trip.
-fn processlist_statement(settings: &MysqlSettings) -> String {
+fn processlist_statement(settings: &MysqlSettings, own: &[u64]) -> String {
+    let mut excluded = String::from("connection_id()");
+    for id in own {
+        let _ = write!(excluded, ", {id}");
+    }
     format!(
         "SELECT user, SUBSTRING_INDEX(host, ':', 1) AS host, \
          COALESCE(command, '') AS command, COALESCE(state, '') AS state, \
          COUNT(*) AS processes, SUM(time) AS seconds \
          FROM information_schema.processlist \
-         WHERE ID != connection_id() AND TIME >= {} \
+         WHERE ID NOT IN ({excluded}) AND TIME >= {} \
          GROUP BY user, SUBSTRING_INDEX(host, ':', 1), command, state",
         settings.processlist.min_time.as_secs()
     )
@@ -1699,17 +1709,17 @@ mod tests {
         ];
         for (server, expected) in cases {
             assert_eq!(
-                statement(Scraper::SlaveStatus, &server, &s).as_deref(),
+                statement(Scraper::SlaveStatus, &server, &s, &[]).as_deref(),
                 Some(expected),
                 "{server:?}"
             );
         }
         assert_eq!(
-            statement(Scraper::GlobalStatus, &mariadb(), &s).as_deref(),
+            statement(Scraper::GlobalStatus, &mariadb(), &s, &[]).as_deref(),
             Some("SHOW GLOBAL STATUS")
         );
         assert_eq!(
-            statement(Scraper::GlobalVariables, &mariadb(), &s).as_deref(),
+            statement(Scraper::GlobalVariables, &mariadb(), &s, &[]).as_deref(),
             Some("SHOW GLOBAL VARIABLES")
         );
     }
@@ -1717,7 +1727,8 @@ mod tests {
     #[test]
     fn innodb_metrics_statement_picks_the_enabled_column_by_version() {
         let s = settings();
-        let sql = |flavor, version| statement(Scraper::InnodbMetrics, &server(flavor, version), &s);
+        let sql =
+            |flavor, version| statement(Scraper::InnodbMetrics, &server(flavor, version), &s, &[]);
         let enabled = sql(Flavor::MariaDb, (10, 5, 0)).expect("10.5");
         assert!(enabled.ends_with("WHERE enabled = 1"), "{enabled}");
         for (flavor, version) in [
@@ -1738,10 +1749,10 @@ mod tests {
     fn processlist_statement_uses_min_time_and_groups_like_upstream() {
         let mut s = settings();
         s.processlist.min_time = Duration::from_millis(5_900);
-        let sql = statement(Scraper::Processlist, &mariadb(), &s).expect("processlist");
+        let sql = statement(Scraper::Processlist, &mariadb(), &s, &[41, 42]).expect("processlist");
         assert!(sql.contains("FROM information_schema.processlist"));
         assert!(
-            sql.contains("WHERE ID != connection_id() AND TIME >= 5 "),
+            sql.contains("WHERE ID NOT IN (connection_id(), 41, 42) AND TIME >= 5 "),
             "{sql}"
         );
         assert!(sql.ends_with("GROUP BY user, SUBSTRING_INDEX(host, ':', 1), command, state"));
@@ -1750,7 +1761,7 @@ mod tests {
     #[test]
     fn events_statements_statement_is_bounded_by_the_settings() {
         let mut s = settings();
-        let sql = statement(Scraper::EventsStatements, &mariadb(), &s).expect("digests");
+        let sql = statement(Scraper::EventsStatements, &mariadb(), &s, &[]).expect("digests");
         assert!(
             sql.contains("LEFT(DIGEST_TEXT, 120) AS digest_text"),
             "{sql}"
@@ -1763,19 +1774,19 @@ mod tests {
         s.events_statements.limit = 10;
         s.events_statements.digest_text_limit = 64;
         s.events_statements.time_limit = Duration::from_secs(600);
-        let sql = statement(Scraper::EventsStatements, &mariadb(), &s).expect("digests");
+        let sql = statement(Scraper::EventsStatements, &mariadb(), &s, &[]).expect("digests");
         assert!(sql.contains("LEFT(DIGEST_TEXT, 64)") && sql.contains("INTERVAL 600 SECOND"));
         assert!(sql.ends_with("LIMIT 10"), "{sql}");
         let old = server(Flavor::MySql, (5, 5, 62));
-        assert_eq!(statement(Scraper::EventsStatements, &old, &s), None);
+        assert_eq!(statement(Scraper::EventsStatements, &old, &s, &[]), None);
     }
 
     #[test]
     fn tables_statement_quotes_schema_names() {
         let mut s = settings();
-        assert_eq!(statement(Scraper::Tables, &mariadb(), &s), None);
+        assert_eq!(statement(Scraper::Tables, &mariadb(), &s, &[]), None);
         s.table_schemas = vec!["shop".into(), r"it's\'); DROP TABLE x; --".into()];
-        let sql = statement(Scraper::Tables, &mariadb(), &s).expect("tables");
+        let sql = statement(Scraper::Tables, &mariadb(), &s, &[]).expect("tables");
         assert!(
             sql.ends_with(r"WHERE TABLE_SCHEMA IN ('shop', 'it''s\\''); DROP TABLE x; --')"),
             "{sql}"
