@@ -188,9 +188,35 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
         all.len(),
         "duplicate series in the exposition"
     );
+    // Every family is typed: TYPE lines are there, and none of them says untyped.
+    let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
     assert!(
-        !text.contains("# TYPE") || !text.lines().any(|l| l.ends_with(" untyped")),
-        "an untyped family"
+        types.iter().any(|l| l.starts_with("# TYPE mysql_")),
+        "no TYPE lines for mysql families"
+    );
+    let untyped: Vec<&&str> = types
+        .iter()
+        .filter(|l| l.split_whitespace().nth(3) == Some("untyped"))
+        .collect();
+    assert!(untyped.is_empty(), "untyped families: {untyped:?}");
+    // And every sampled family has its TYPE line (a family without one is untyped to a parser).
+    // Histogram and summary series (`_bucket`, `_sum`, `_count`) go by their family's TYPE line.
+    let all_families = families(&text);
+    let kind_of = |name: &str| all_families.get(name).map(|(kind, _)| kind.as_str());
+    let without_type: Vec<&String> = all_families
+        .iter()
+        .filter(|(name, (kind, _))| {
+            kind.is_empty()
+                && !["_bucket", "_sum", "_count"].iter().any(|suffix| {
+                    name.strip_suffix(suffix)
+                        .is_some_and(|base| matches!(kind_of(base), Some("histogram" | "summary")))
+                })
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        without_type.is_empty(),
+        "series without a TYPE line: {without_type:?}"
     );
 
     let (passed, output) = promtool_check(&response.body);

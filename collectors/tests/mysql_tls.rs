@@ -27,8 +27,13 @@ struct TlsServer {
 }
 
 fn start(pki: &Pki, client_ca: &Pki) -> TlsServer {
+    start_for(pki, client_ca, &["127.0.0.1"])
+}
+
+/// As [`start`], with a server certificate issued for `names`.
+fn start_for(pki: &Pki, client_ca: &Pki, names: &[&str]) -> TlsServer {
     let files = tempfile::tempdir().unwrap();
-    let leaf = pki.leaf(&["127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth);
+    let leaf = pki.leaf(names, ExtendedKeyUsagePurpose::ServerAuth);
     let path = |name: &str, text: &str| {
         let p = files.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -187,5 +192,47 @@ async fn a_server_certificate_from_another_ca_is_refused() {
     ))
     .await;
     assert!(outcome.up, "{:?}", outcome.errors);
+    assert_eq!(encrypted(&outcome), Some(1.0));
+}
+
+#[tokio::test]
+async fn a_server_certificate_for_another_host_name_is_refused_unless_verification_is_off() {
+    let pki = Pki::new("mysql test CA");
+    // Issued by the trusted CA, but for a name that is not the address we connect to.
+    let server = start_for(&pki, &pki, &["db.example"]);
+    let outcome = scrape(settings(
+        &server,
+        "plain",
+        Some(client_tls(Some(&pki), None, false)),
+    ))
+    .await;
+    assert!(
+        !outcome.up,
+        "a certificate for db.example accepted at 127.0.0.1"
+    );
+    let [CollectError::Connect { endpoint, source }] = outcome.errors.as_slice() else {
+        panic!("{:?}", outcome.errors)
+    };
+    assert_eq!(endpoint, &format!("127.0.0.1:{}", server.server.port()));
+    // Refused for the name, not for the chain: the CA is the right one (rustls: "certificate not
+    // valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"db.example\")").
+    let reason = format!("{source} | {source:?}");
+    assert!(
+        reason.contains("not valid for name") && reason.contains("db.example"),
+        "{reason}"
+    );
+
+    // Verification off: the same certificate is accepted and the session encrypted.
+    let outcome = scrape(settings(
+        &server,
+        "plain",
+        Some(client_tls(Some(&pki), None, true)),
+    ))
+    .await;
+    assert!(
+        outcome.up && outcome.errors.is_empty(),
+        "{:?}",
+        outcome.errors
+    );
     assert_eq!(encrypted(&outcome), Some(1.0));
 }
