@@ -123,9 +123,8 @@ fn split_labels(labels: &str) -> Vec<(String, String)> {
 fn start_exporter(pair: &mariadb::Pair) -> (Exporter, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "mysql.pw", mariadb::EXPORTER_PASSWORD);
-    let config = write(
+    let exporter = exporter_with(
         dir.path(),
-        "config.yaml",
         &format!(
             "mysql:\n  primary:\n    address: 127.0.0.1:{}\n    user: exporter\n    password_file: mysql.pw\n\
              \x20 replica:\n    address: 127.0.0.1:{}\n    user: exporter\n    password_file: mysql.pw\n",
@@ -133,11 +132,16 @@ fn start_exporter(pair: &mariadb::Pair) -> (Exporter, tempfile::TempDir) {
             pair.replica.port()
         ),
     );
-    let exporter = Exporter::start(&[
+    (exporter, dir)
+}
+
+/// The built exporter on a free port with `yaml` as its config, written to `dir`.
+fn exporter_with(dir: &std::path::Path, yaml: &str) -> Exporter {
+    let config = write(dir, "config.yaml", yaml);
+    Exporter::start(&[
         "--web.listen-address=127.0.0.1:0",
         &format!("--config.file={}", config.display()),
-    ]);
-    (exporter, dir)
+    ])
 }
 
 #[test]
@@ -255,18 +259,13 @@ fn names_types_and_labels_match_mysqld_exporter_on_the_same_replica() {
         )
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = write(
+    let ours = exporter_with(
         dir.path(),
-        "config.yaml",
         &format!(
             "mysql:\n  replica:\n    address: unix://{}\n    user: root\n",
             socket.display()
         ),
     );
-    let ours = Exporter::start(&[
-        "--web.listen-address=127.0.0.1:0",
-        &format!("--config.file={}", config.display()),
-    ]);
     let peer_text = support::get(peer.address, "/metrics", &[]).text();
     let our_text = ours.get("/metrics", &[]).text();
     assert_eq!(
@@ -343,18 +342,13 @@ fn stopping_the_exporter_closes_its_connections_politely() {
     server.create_users();
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "mysql.pw", mariadb::EXPORTER_PASSWORD);
-    let config = write(
+    let exporter = exporter_with(
         dir.path(),
-        "config.yaml",
         &format!(
             "mysql:\n  db:\n    address: 127.0.0.1:{}\n    user: exporter\n    password_file: mysql.pw\n",
             server.port()
         ),
     );
-    let exporter = Exporter::start(&[
-        "--web.listen-address=127.0.0.1:0",
-        &format!("--config.file={}", config.display()),
-    ]);
     for _ in 0..3 {
         let text = exporter.get("/metrics", &[]).text();
         assert_eq!(value(&text, "mysql_up{target=\"db\"}"), Some(1.0), "{text}");

@@ -660,8 +660,8 @@ async fn same_collector_recovers_after_a_server_restart() {
 // ---------------------------------------------------------------------------------------------
 // 4. A peer that never answers
 
-#[tokio::test]
-async fn silent_listener_times_out_at_the_deadline() {
+/// A collector for a listener that accepts connections and never answers.
+async fn silent_target(max_connections: u32) -> MysqlCollector {
     let addr = support::silent().await;
     let mut settings = MysqlSettings::new(
         Address::Tcp {
@@ -671,7 +671,13 @@ async fn silent_listener_times_out_at_the_deadline() {
         "exporter",
     );
     settings.password = Some(SecretString::from("x".to_owned()));
-    let collector = MysqlCollector::new(settings).unwrap();
+    settings.max_connections = max_connections;
+    MysqlCollector::new(settings).unwrap()
+}
+
+#[tokio::test]
+async fn silent_listener_times_out_at_the_deadline() {
+    let collector = silent_target(2).await;
     let budget = Duration::from_secs(1);
     let start = Instant::now();
     let outcome = scrape(&collector, budget).await;
@@ -696,17 +702,7 @@ async fn silent_listener_times_out_at_the_deadline() {
 /// would make the next scrape wait for it.
 #[tokio::test]
 async fn a_hung_target_never_blocks_later_scrapes_beyond_their_own_deadline() {
-    let addr = support::silent().await;
-    let mut settings = MysqlSettings::new(
-        Address::Tcp {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-        },
-        "exporter",
-    );
-    settings.password = Some(SecretString::from("x".to_owned()));
-    settings.max_connections = 1;
-    let collector = MysqlCollector::new(settings).unwrap();
+    let collector = silent_target(1).await;
     let budget = Duration::from_secs(1);
     let check = |what: &str, outcome: &Outcome, elapsed: Duration| {
         assert!(

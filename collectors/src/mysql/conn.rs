@@ -666,13 +666,7 @@ async fn run_scraper(
             } else {
                 format!("{label}: {e}")
             };
-            finish(
-                progress,
-                &label,
-                Some(false),
-                started,
-                Some(step_error(pool, why)),
-            );
+            fail(progress, pool, &label, started, why);
         }
         Step::Broken(e) => {
             finish(progress, &label, Some(false), started, None);
@@ -691,11 +685,13 @@ fn cap(limit: Duration) -> Instant {
     Instant::now() + limit * 2 + STATEMENT_GRACE
 }
 
-fn step_error(pool: &Pool, message: String) -> CollectError {
-    CollectError::Protocol {
+/// Record a step that failed while its connection stayed sound, with `why` as its error.
+fn fail(progress: &Mutex<Progress>, pool: &Pool, label: &str, started: Instant, why: String) {
+    let error = CollectError::Protocol {
         endpoint: pool.endpoint.clone(),
-        source: message.into(),
-    }
+        source: why.into(),
+    };
+    finish(progress, label, Some(false), started, Some(error));
 }
 
 /// Record a step that succeeded with `families`, in one go: a scrape that returns at its deadline
@@ -815,13 +811,7 @@ async fn run_query(
                     }
                     finish_with(progress, &label, started, families);
                 }
-                Err(why) => finish(
-                    progress,
-                    &label,
-                    Some(false),
-                    started,
-                    Some(step_error(pool, format!("{label}: {why}"))),
-                ),
+                Err(why) => fail(progress, pool, &label, started, format!("{label}: {why}")),
             }
             Ok(())
         }
@@ -831,13 +821,7 @@ async fn run_query(
             } else {
                 format!("{label}: {e}")
             };
-            finish(
-                progress,
-                &label,
-                Some(false),
-                started,
-                Some(step_error(pool, why)),
-            );
+            fail(progress, pool, &label, started, why);
             Ok(())
         }
         Step::Broken(e) => {
