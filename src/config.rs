@@ -641,7 +641,7 @@ impl Validator<'_> {
     fn error(&mut self, path: &[&str], message: impl Into<String>) {
         self.errors.push(ConfigError {
             source: self.source.to_owned(),
-            path: path.join("."),
+            path: key_path(path),
             line: locate(self.text, path),
             message: message.into(),
         });
@@ -655,7 +655,7 @@ impl Validator<'_> {
             .find_map(|n| locate(self.text, &path[..n]));
         self.errors.push(ConfigError {
             source: self.source.to_owned(),
-            path: path.join("."),
+            path: key_path(path),
             line,
             message: message.into(),
         });
@@ -1249,6 +1249,24 @@ fn merge_labels(
     let mut all = global.clone();
     all.extend(own);
     all.into_iter().collect()
+}
+
+/// A key path as serde_yaml writes it in its own errors: `mysql.db.queries[1].values`.
+fn key_path(path: &[&str]) -> String {
+    let mut out = String::new();
+    for key in path {
+        if key.parse::<usize>().is_ok() {
+            out.push('[');
+            out.push_str(key);
+            out.push(']');
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(key);
+        }
+    }
+    out
 }
 
 /// Target names become label values and URL parameters; keep them to a safe alphabet.

@@ -556,7 +556,9 @@ mysql:
 ";
     let e = error(yaml);
     assert!(
-        e.starts_with("config.yaml:13: mysql.db.queries.1.metrics.1"),
+        e.starts_with(
+            "config.yaml:13: mysql.db.queries[1].metrics[1].value_label: more than one value column"
+        ),
         "{e}"
     );
     let e = error(
@@ -564,7 +566,7 @@ mysql:
     );
     assert_eq!(
         e,
-        "config.yaml:6: mysql.db.queries.0.type: missing: expected counter or gauge"
+        "config.yaml:6: mysql.db.queries[0].type: missing: expected counter or gauge"
     );
     let e = error(
         "mysql:\n  db:\n    address: x\n    user: u\n    queries:\n      - query: SELECT 1\n        metric: m\n        type: histogram\n",
