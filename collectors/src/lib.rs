@@ -18,6 +18,7 @@
 pub mod family;
 pub mod http;
 pub mod mysql;
+pub mod redis;
 
 use std::time::Duration;
 

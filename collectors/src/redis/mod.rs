@@ -1,0 +1,310 @@
+//! The Redis/Valkey collector: redis_exporter's families by the same names, typed right.
+//!
+//! # Connections and round trips
+//! Each target keeps one connection across scrapes and rebuilds it after any error. The crate's own
+//! connect and response timeouts are set from the scrape deadline (its defaults are 1 s and 500 ms),
+//! and its `CLIENT SETINFO` hello is skipped: Redis before 7.2 answers it with two errors per
+//! connection, which would show up in the monitored server's error counters. The core data comes in
+//! one pipelined round trip (INFO, CONFIG GET, LATENCY LATEST, SLOWLOG); commands the server refuses
+//! (managed services disable `CONFIG` or `LATENCY`; ACL users may lack them) are remembered for the
+//! connection and not sent again.
+//!
+//! # Layout
+//! - `info`: INFO and the other core replies into families (pure, tested on captured outputs).
+//! - `conn`: the connection, the pipelined scrape, the refused-command memory.
+//! - `keys`: key checks under a budget, and custom read-only commands.
+
+mod conn;
+mod info;
+mod keys;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+pub use crate::SettingsError;
+pub use crate::http::SecretBytes;
+pub use crate::mysql::MetricType;
+
+use crate::{Collector, Kind, Outcome};
+
+/// The `redis` kind.
+pub static KIND: Kind = Kind {
+    name: "redis",
+    up_metric: "redis_up",
+    up_help: "Information about the Redis instance",
+};
+
+/// Where the server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisAddress {
+    /// TCP host and port.
+    Tcp {
+        /// Host name or IP address.
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for RedisAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// A target's URL taken apart: `redis://`, `rediss://` (TLS), `valkey://`, `valkeys://` or
+/// `unix://`, with optional credentials and a database index in the path.
+#[derive(Clone)]
+pub struct ParsedUrl {
+    /// Where the server listens.
+    pub address: RedisAddress,
+    /// Whether the scheme asks for TLS.
+    pub tls: bool,
+    /// Database index from the path (`/2`), 0 without one.
+    pub db: i64,
+    /// User name from the URL.
+    pub user: Option<String>,
+    /// Password from the URL; never shown.
+    pub password: Option<SecretString>,
+}
+
+impl fmt::Debug for ParsedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedUrl")
+            .field("address", &format_args!("{}", self.address))
+            .field("tls", &self.tls)
+            .field("db", &self.db)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+impl ParsedUrl {
+    /// Parse a target URL. Errors never quote the URL, which may hold a password.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text).map_err(|e| format!("invalid URL: {e}"))?;
+        let tls = match url.scheme() {
+            "redis" | "valkey" => false,
+            "rediss" | "valkeys" => true,
+            "unix" => {
+                let path = url.path();
+                if path.is_empty() || path == "/" {
+                    return Err("a unix URL needs a socket path (unix:///run/redis.sock)".into());
+                }
+                return Ok(Self {
+                    address: RedisAddress::Unix(PathBuf::from(path)),
+                    tls: false,
+                    db: 0,
+                    user: None,
+                    password: None,
+                });
+            }
+            other => {
+                return Err(format!(
+                    "unsupported scheme {other:?}: expected redis, rediss, valkey, valkeys or unix"
+                ));
+            }
+        };
+        let host = match url.host() {
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(host) => host.to_string(),
+            None => return Err("the URL has no host".into()),
+        };
+        let port = url.port().unwrap_or(6379);
+        let db = match url.path().trim_start_matches('/') {
+            "" => 0,
+            index => index
+                .parse::<i64>()
+                .ok()
+                .filter(|&d| d >= 0)
+                .ok_or_else(|| format!("the path must be a database index, not {index:?}"))?,
+        };
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| "invalid percent-encoding in the URL".to_owned())
+        };
+        let user = match url.username() {
+            "" => None,
+            u => Some(decode(u)?),
+        };
+        let password = url
+            .password()
+            .map(decode)
+            .transpose()?
+            .map(SecretString::from);
+        Ok(Self {
+            address: RedisAddress::Tcp { host, port },
+            tls,
+            db,
+            user,
+            password,
+        })
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Client TLS settings, file contents already read by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct RedisTls {
+    /// PEM CA bundle to verify the server against instead of the bundled web roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate, for servers with `tls-auth-clients yes`.
+    pub cert_pem: Option<Vec<u8>>,
+    /// PEM private key of the client certificate.
+    pub key_pem: Option<SecretBytes>,
+    /// Encrypt without verifying the server's certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// Limits of one scrape's key checks: keys looked at (SCAN results and single keys together) and
+/// wall time. Hitting either stops the checks for that scrape and is reported by a gauge.
+#[derive(Debug, Clone)]
+pub struct KeyBudget {
+    /// Most keys sized or counted per scrape.
+    pub max_keys: usize,
+    /// Most time spent on key checks per scrape.
+    pub max_time: Duration,
+}
+
+impl Default for KeyBudget {
+    fn default() -> Self {
+        Self {
+            max_keys: 1000,
+            max_time: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A custom metric from one read-only command whose reply is a number.
+#[derive(Debug, Clone)]
+pub struct CustomCommand {
+    /// Metric name.
+    pub metric: String,
+    /// HELP text.
+    pub help: String,
+    /// The command and its arguments (`["LLEN", "jobs:pending"]`).
+    pub command: Vec<String>,
+    /// Counter or gauge.
+    pub kind: MetricType,
+}
+
+/// Typed, validated settings of one Redis target. Built by the binary's config layer.
+///
+/// `Debug` never shows the password or key material.
+#[derive(Clone)]
+pub struct RedisSettings {
+    /// Where the server listens, TLS, database, and URL credentials.
+    pub url: ParsedUrl,
+    /// ACL user name (overrides the URL's).
+    pub user: Option<String>,
+    /// Password (overrides the URL's).
+    pub password: Option<SecretString>,
+    /// TLS settings; a `rediss://` URL without them verifies against the bundled web roots.
+    pub tls: Option<RedisTls>,
+    /// SCAN patterns whose matching keys are sized (`redis_key_size`, `redis_key_value`).
+    pub check_keys: Vec<String>,
+    /// Literal keys sized the same way.
+    pub check_single_keys: Vec<String>,
+    /// SCAN patterns whose matching keys are counted (`redis_keys_count`).
+    pub count_keys: Vec<String>,
+    /// Custom metrics from read-only commands.
+    pub commands: Vec<CustomCommand>,
+    /// Limits of the key checks.
+    pub key_check_budget: KeyBudget,
+    /// Name of the CONFIG command (servers may rename it), or `None` to never send it.
+    pub config_command: Option<String>,
+}
+
+impl RedisSettings {
+    /// Settings for `url`, everything else at its default.
+    pub fn new(url: ParsedUrl) -> Self {
+        Self {
+            url,
+            user: None,
+            password: None,
+            tls: None,
+            check_keys: Vec::new(),
+            check_single_keys: Vec::new(),
+            count_keys: Vec::new(),
+            commands: Vec::new(),
+            key_check_budget: KeyBudget::default(),
+            config_command: Some("CONFIG".to_owned()),
+        }
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("tls", &self.tls.is_some())
+            .field("check_keys", &self.check_keys)
+            .field("check_single_keys", &self.check_single_keys)
+            .field("count_keys", &self.count_keys)
+            .field("commands", &self.commands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Redis/Valkey target ready to scrape.
+pub struct RedisCollector {
+    inner: Arc<conn::Target>,
+}
+
+impl RedisCollector {
+    /// Check `settings` and prepare the client.
+    pub fn new(settings: RedisSettings) -> Result<Self, SettingsError> {
+        keys::validate(&settings)?;
+        Ok(Self {
+            inner: Arc::new(conn::Target::new(settings)?),
+        })
+    }
+}
+
+impl fmt::Debug for RedisCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCollector")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collector for RedisCollector {
+    fn kind(&self) -> &'static Kind {
+        &KIND
+    }
+
+    fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome> {
+        Box::pin(conn::collect(Arc::clone(&self.inner), deadline))
+    }
+}
