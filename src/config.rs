@@ -24,13 +24,14 @@ use fanout_collectors::mysql::{
     Address, MetricType, MysqlCollector, MysqlSettings, MysqlTls, QueryMetric, QuerySettings,
     Scraper,
 };
+use fanout_collectors::redis::{CustomCommand, ParsedUrl, RedisCollector, RedisSettings, RedisTls};
 use figment::providers::{Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use regex::Regex;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny};
+use serde::de::{self, Deserializer};
 
 use crate::scrape::{MAX_BUDGET, MIN_BUDGET, Target};
 
@@ -350,7 +351,7 @@ struct RawConfig {
     global: RawGlobal,
     http: BTreeMap<String, RawHttp>,
     mysql: BTreeMap<String, RawMysql>,
-    redis: BTreeMap<String, IgnoredAny>,
+    redis: BTreeMap<String, RawRedis>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -440,6 +441,54 @@ struct RawBasicAuth {
     password: Option<Secret>,
     #[serde(default)]
     password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedis {
+    /// May hold a password: never quoted in errors.
+    url: Secret,
+    #[serde(default)]
+    user: Option<Text>,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    tls: Option<RawTls>,
+    #[serde(default)]
+    labels: BTreeMap<String, Text>,
+    #[serde(default)]
+    check_keys: Vec<Text>,
+    #[serde(default)]
+    check_single_keys: Vec<Text>,
+    #[serde(default)]
+    count_keys: Vec<Text>,
+    #[serde(default)]
+    commands: Vec<RawRedisCommand>,
+    #[serde(default)]
+    key_check_budget: RawKeyBudget,
+    #[serde(default)]
+    config_command: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisCommand {
+    metric: Text,
+    #[serde(default)]
+    help: Option<Text>,
+    command: Vec<Text>,
+    #[serde(default, rename = "type")]
+    kind: Option<RawMetricType>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKeyBudget {
+    max_keys: Option<usize>,
+    #[serde(with = "humantime_serde")]
+    max_time: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1007,6 +1056,93 @@ impl Validator<'_> {
         Some((settings, inline))
     }
 
+    fn redis(&mut self, name: &str, raw: RawRedis) -> Option<RedisSettings> {
+        let errors_before = self.errors.len();
+        let url = match ParsedUrl::parse(raw.url.0.expose_secret()) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                self.error(&["redis", name, "url"], e);
+                None
+            }
+        };
+        let password = self.secret(
+            &["redis", name],
+            "password",
+            raw.password,
+            raw.password_file.as_deref(),
+        );
+        let tls = raw.tls.map(|t| {
+            let tls_path = ["redis", name, "tls"];
+            for (key, set) in [
+                ("server_name", t.server_name.is_some()),
+                ("min_version", t.min_version.is_some()),
+            ] {
+                if set {
+                    // The redis client verifies the certificate against the URL's host and has no
+                    // separate name or version floor to set.
+                    self.error(
+                        &[&tls_path[..], &[key]].concat(),
+                        "not supported for redis targets",
+                    );
+                }
+            }
+            RedisTls {
+                ca_pem: t
+                    .ca_file
+                    .as_deref()
+                    .and_then(|f| self.read_file(&[&tls_path[..], &["ca_file"]].concat(), f)),
+                cert_pem: t
+                    .cert_file
+                    .as_deref()
+                    .and_then(|f| self.read_file(&[&tls_path[..], &["cert_file"]].concat(), f)),
+                key_pem: t
+                    .key_file
+                    .as_deref()
+                    .and_then(|f| self.read_file(&[&tls_path[..], &["key_file"]].concat(), f))
+                    .map(SecretBytes),
+                insecure_skip_verify: t.insecure_skip_verify,
+            }
+        });
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let mut settings = RedisSettings::new(url?);
+        settings.user = raw.user.map(|t| t.0);
+        settings.password = password;
+        settings.tls = tls;
+        let list = |v: Vec<Text>| v.into_iter().map(|t| t.0).collect::<Vec<_>>();
+        settings.check_keys = list(raw.check_keys);
+        settings.check_single_keys = list(raw.check_single_keys);
+        settings.count_keys = list(raw.count_keys);
+        settings.commands = raw
+            .commands
+            .into_iter()
+            .map(|c| CustomCommand {
+                help: c
+                    .help
+                    .map(|h| h.0)
+                    .unwrap_or_else(|| format!("Custom command {}.", c.metric.0)),
+                metric: c.metric.0,
+                command: list(c.command),
+                kind: match c.kind {
+                    Some(RawMetricType::Counter) => MetricType::Counter,
+                    Some(RawMetricType::Gauge) | None => MetricType::Gauge,
+                },
+            })
+            .collect();
+        if let Some(max) = raw.key_check_budget.max_keys {
+            settings.key_check_budget.max_keys = max;
+        }
+        if let Some(t) = raw.key_check_budget.max_time {
+            settings.key_check_budget.max_time = t;
+        }
+        if let Some(c) = raw.config_command {
+            // An empty name means: never send CONFIG (it is renamed away or blocked).
+            settings.config_command = Some(c.0).filter(|c| !c.is_empty());
+        }
+        Some(settings)
+    }
+
     /// A custom query; the definition itself is checked by the collector, which knows the rules.
     fn query(&mut self, target: &str, index: usize, raw: RawQuery) -> (QuerySettings, bool) {
         let inline = RawQueryMetric {
@@ -1179,12 +1315,6 @@ fn validate(
                 );
             }
         }
-        if *kind == "redis" && !names.is_empty() {
-            v.error(
-                &[kind],
-                format!("the {kind} collector is not available in this version"),
-            );
-        }
     }
 
     let mut targets = Vec::new();
@@ -1203,6 +1333,24 @@ fn validate(
                 let mut path = vec!["http", name.as_str()];
                 path.extend(e.field.split('.'));
                 v.error(&path, e.message);
+            }
+        }
+    }
+    for (name, redis) in raw.redis {
+        let own = v.labels(&["redis", &name, "labels"], &redis.labels);
+        let Some(settings) = v.redis(&name, redis) else {
+            continue;
+        };
+        match RedisCollector::new(settings) {
+            Ok(c) => targets.push(Target::new(
+                name,
+                merge_labels(&global_labels, own),
+                Arc::new(c) as Arc<dyn Collector>,
+            )),
+            Err(e) => {
+                let mut path = vec!["redis", name.as_str()];
+                path.extend(e.field.split(['.', '[', ']']).filter(|s| !s.is_empty()));
+                v.error_near(&path, e.message);
             }
         }
     }

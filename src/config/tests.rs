@@ -235,11 +235,59 @@ fn bad_values_inside_targets_are_located() {
 }
 
 #[test]
-fn kinds_of_later_issues_are_refused_rather_than_ignored() {
-    let e = error("redis:\n  cache: {url: 'redis://x'}\n");
+fn a_redis_section_becomes_collectors_and_hides_url_passwords() {
+    let config = ok("\
+redis:
+  cache:
+    url: redis://app:s3cr3t-in-url@cache.internal:6380/2
+    labels: {tier: cache}
+    check_keys: ['queue:*']
+    count_keys: ['session:*']
+    commands:
+      - {metric: redis_queue_length, help: Jobs waiting., command: [LLEN, 'jobs:pending'], type: gauge}
+    key_check_budget: {max_keys: 500, max_time: 200ms}
+  valkey:
+    url: valkeys://v.internal
+    config_command: ''
+");
+    let names: Vec<_> = config.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["cache", "valkey"]);
+    assert_eq!(config.targets[0].collector.kind().name, "redis");
+    let debug = format!("{:?}", config.targets[0].collector);
+    assert!(debug.contains("cache.internal:6380"), "{debug}");
+    assert!(debug.contains("db: 2"), "{debug}");
+    assert!(
+        !debug.contains("s3cr3t"),
+        "the URL's password leaked: {debug}"
+    );
+    assert!(format!("{:?}", config.targets[1].collector).contains("tls: true"));
+}
+
+#[test]
+fn redis_mistakes_name_the_key_and_line_without_quoting_the_url() {
+    let e = error("redis:\n  cache:\n    url: ftp://u:s3cr3t@x/\n");
+    assert!(
+        e.starts_with("config.yaml:3: redis.cache.url: unsupported scheme \"ftp\""),
+        "{e}"
+    );
+    assert!(!e.contains("s3cr3t"), "{e}");
+    let e = error("redis:\n  cache:\n    url: redis://u:s3cr3t@x/notadb\n");
+    assert!(
+        e.starts_with("config.yaml:3: redis.cache.url: the path must be a database index"),
+        "{e}"
+    );
+    assert!(!e.contains("s3cr3t"), "{e}");
+    let e = error(
+        "redis:\n  cache:\n    url: redis://x\n    commands:\n      - {metric: m, command: [FLUSHALL]}\n",
+    );
+    assert!(
+        e.starts_with("config.yaml:5: redis.cache.commands[0].command: \"FLUSHALL\" is not one of the read-only commands"),
+        "{e}"
+    );
+    let e = error("redis:\n  cache:\n    url: rediss://x\n    tls: {server_name: y}\n");
     assert_eq!(
         e,
-        "config.yaml:1: redis: the redis collector is not available in this version"
+        "config.yaml:4: redis.cache.tls.server_name: not supported for redis targets"
     );
 }
 

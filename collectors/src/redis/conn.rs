@@ -1,21 +1,499 @@
-//! STUB: connection and pipelined scrape.
+//! The connection of one target, and one scrape: the core data in one pipelined round trip, then
+//! `CLUSTER INFO` on cluster nodes, then key checks and custom commands.
+//!
+//! # Refused commands
+//! Managed services disable `CONFIG` or `LATENCY`, ACL users may lack them, and old servers do not
+//! know `INFO ALL`. A command the server refuses is remembered with the connection and not sent
+//! again until the connection is rebuilt, so the server's error counters (`errorstat_ERR`,
+//! `total_error_replies`) do not grow with every scrape, and the log says it once.
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::time::Instant;
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
+};
+use secrecy::ExposeSecret;
+use tokio::time::{Instant, timeout_at};
 
-use super::RedisSettings;
-use crate::{Outcome, SettingsError};
+use super::info::{self, Info, LatencyEvent};
+use super::{RedisAddress, RedisSettings, keys};
+use crate::http::{TlsSettings, check_tls_material};
+use crate::{CollectError, Families, Outcome, SettingsError};
 
+/// `CONFIG GET` parameters the `redis_config_*` families and the keyspace zero-fill need.
+const CONFIG_PARAMETERS: [&str; 6] = [
+    "maxmemory",
+    "maxclients",
+    "io-threads",
+    "repl-backlog-size",
+    "client-output-buffer-limit",
+    "databases",
+];
+
+/// One target: its client (address, credentials, TLS) and the connection kept between scrapes.
 pub(super) struct Target {
     pub(super) settings: RedisSettings,
+    /// Holds the password; its `Debug` redacts it, but it is never printed anyway.
+    client: Client,
+    /// `host:port` or the socket path, for messages.
+    endpoint: String,
+    cached: tokio::sync::Mutex<Option<Cached>>,
+}
+
+/// A live connection and what we learned on it.
+#[derive(Clone)]
+struct Cached {
+    conn: MultiplexedConnection,
+    /// Commands the server refused on this connection, by their pipeline name.
+    refused: BTreeSet<&'static str>,
 }
 
 impl Target {
     pub(super) fn new(settings: RedisSettings) -> Result<Self, SettingsError> {
-        Ok(Self { settings })
+        let url = &settings.url;
+        let endpoint = url.address.to_string();
+        let mut redis_info = RedisConnectionInfo::default()
+            .set_db(url.db)
+            // Redis < 7.2 answers CLIENT SETINFO with errors, which would count in the monitored
+            // server's error statistics on every new connection.
+            .set_skip_set_lib_name();
+        if let Some(user) = settings.user.as_ref().or(url.user.as_ref()) {
+            redis_info = redis_info.set_username(user);
+        }
+        if let Some(password) = settings.password.as_ref().or(url.password.as_ref()) {
+            redis_info = redis_info.set_password(password.expose_secret());
+        }
+        let tls_wanted = url.tls || settings.tls.is_some();
+        let addr = match &url.address {
+            RedisAddress::Tcp { host, port } if tls_wanted => ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: settings
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.insecure_skip_verify),
+                tls_params: None,
+            },
+            RedisAddress::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
+            RedisAddress::Unix(path) if tls_wanted => {
+                let _ = path;
+                return Err(SettingsError::new(
+                    "tls",
+                    "TLS over a unix socket is not supported",
+                ));
+            }
+            RedisAddress::Unix(path) => ConnectionAddr::Unix(path.clone()),
+        };
+        let info = addr
+            .into_connection_info()
+            .map_err(|e| SettingsError::new("url", e.to_string()))?
+            .set_redis_settings(redis_info);
+        let client = match &settings.tls {
+            Some(tls) if tls.ca_pem.is_some() || tls.cert_pem.is_some() => {
+                check_tls_material(&TlsSettings {
+                    ca_pem: tls.ca_pem.clone(),
+                    cert_pem: tls.cert_pem.clone(),
+                    key_pem: tls.key_pem.clone(),
+                    insecure_skip_verify: tls.insecure_skip_verify,
+                    ..TlsSettings::default()
+                })?;
+                let client_tls = match (&tls.cert_pem, &tls.key_pem) {
+                    (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.0.clone(),
+                    }),
+                    _ => None,
+                };
+                Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls,
+                        root_cert: tls.ca_pem.clone(),
+                    },
+                )
+            }
+            _ => Client::open(info),
+        }
+        .map_err(|e| SettingsError::new("tls", e.to_string()))?;
+        Ok(Self {
+            settings,
+            client,
+            endpoint,
+            cached: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    fn connect_error(&self, e: redis::RedisError) -> CollectError {
+        CollectError::Connect {
+            endpoint: self.endpoint.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    fn protocol_error(&self, e: impl Into<crate::BoxError>) -> CollectError {
+        CollectError::Protocol {
+            endpoint: self.endpoint.clone(),
+            source: e.into(),
+        }
+    }
+
+    /// The kept connection, or a new one made before `deadline`.
+    async fn connection(
+        &self,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<Cached, CollectError> {
+        if let Some(cached) = self.cached.lock().await.as_ref() {
+            return Ok(cached.clone());
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(remaining))
+            .set_response_timeout(Some(remaining));
+        let conn = match timeout_at(
+            deadline,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if e.is_timeout() => return Err(CollectError::Timeout(budget)),
+            Ok(Err(e)) => return Err(self.connect_error(e)),
+            Err(_) => return Err(CollectError::Timeout(budget)),
+        };
+        let cached = Cached {
+            conn,
+            refused: BTreeSet::new(),
+        };
+        *self.cached.lock().await = Some(cached.clone());
+        Ok(cached)
+    }
+
+    /// Forget the connection: the next scrape connects anew.
+    async fn drop_connection(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    /// Remember that the server refused `command` on the current connection.
+    async fn refuse(&self, command: &'static str, error: &redis::RedisError) {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_mut()
+            && c.refused.insert(command)
+        {
+            tracing::info!(endpoint = %self.endpoint, command, error = %error, "the server refuses this command; not sending it again on this connection");
+        }
     }
 }
 
-pub(super) async fn collect(_target: Arc<Target>, _deadline: Instant) -> Outcome {
-    Outcome::from_result(Vec::new(), Ok(()))
+/// Whether an error is the server refusing a command (as opposed to the connection failing).
+pub(super) fn is_refusal(e: &redis::RedisError) -> bool {
+    e.code().is_some() && !e.is_io_error() && !e.is_timeout() && !e.is_connection_dropped()
+}
+
+/// One scrape of one target.
+pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
+    let started = Instant::now();
+    let budget = deadline.saturating_duration_since(started);
+    let mut out = Families::new();
+    let mut errors = Vec::new();
+
+    let connect_started = Instant::now();
+    let cached = match target.connection(deadline, budget).await {
+        Ok(c) => c,
+        Err(e) => {
+            scrape_metrics(&mut out, started, Some(connect_started.elapsed()));
+            return Outcome::down(out.finish(), e);
+        }
+    };
+    let connect_time = connect_started.elapsed();
+    let mut conn = cached.conn.clone();
+    conn.set_response_timeout(deadline.saturating_duration_since(Instant::now()));
+
+    // The core data, in one round trip.
+    let config_command = target
+        .settings
+        .config_command
+        .as_deref()
+        .filter(|_| !cached.refused.contains("config"));
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    let info_all = !cached.refused.contains("info all");
+    if info_all {
+        pipe.cmd("INFO").arg("ALL");
+    } else {
+        pipe.cmd("INFO");
+    }
+    if let Some(config) = config_command {
+        for parameter in CONFIG_PARAMETERS {
+            pipe.cmd(config).arg("GET").arg(parameter);
+        }
+    }
+    let latency = !cached.refused.contains("latency");
+    if latency {
+        pipe.cmd("LATENCY").arg("LATEST");
+    }
+    let slowlog = !cached.refused.contains("slowlog");
+    if slowlog {
+        pipe.cmd("SLOWLOG").arg("LEN");
+        pipe.cmd("SLOWLOG").arg("GET").arg(1);
+    }
+    let replies: Vec<redis::RedisResult<redis::Value>> =
+        match timeout_at(deadline, pipe.query_async(&mut conn)).await {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(e)) => {
+                target.drop_connection().await;
+                let error = if e.is_timeout() {
+                    CollectError::Timeout(budget)
+                } else {
+                    target.protocol_error(e)
+                };
+                scrape_metrics(&mut out, started, Some(connect_time));
+                return Outcome::down(out.finish(), error);
+            }
+            Err(_) => {
+                target.drop_connection().await;
+                scrape_metrics(&mut out, started, Some(connect_time));
+                return Outcome::down(out.finish(), CollectError::Timeout(budget));
+            }
+        };
+    let mut replies = replies.into_iter();
+
+    // INFO ALL, or plain INFO on servers that refuse ALL (then again from the next scrape on).
+    let info_text = match replies.next() {
+        Some(Ok(value)) => text(&value),
+        Some(Err(e)) if info_all && is_refusal(&e) => {
+            target.refuse("info all", &e).await;
+            let plain: redis::RedisResult<redis::Value> =
+                match timeout_at(deadline, redis::cmd("INFO").query_async(&mut conn)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        target.drop_connection().await;
+                        scrape_metrics(&mut out, started, Some(connect_time));
+                        return Outcome::down(out.finish(), CollectError::Timeout(budget));
+                    }
+                };
+            match plain {
+                Ok(value) => text(&value),
+                Err(e) => {
+                    scrape_metrics(&mut out, started, Some(connect_time));
+                    return Outcome::down(out.finish(), target.protocol_error(e));
+                }
+            }
+        }
+        Some(Err(e)) => {
+            if !is_refusal(&e) {
+                target.drop_connection().await;
+            }
+            scrape_metrics(&mut out, started, Some(connect_time));
+            return Outcome::down(out.finish(), target.protocol_error(e));
+        }
+        None => None,
+    };
+    let Some(info_text) = info_text else {
+        scrape_metrics(&mut out, started, Some(connect_time));
+        return Outcome::down(
+            out.finish(),
+            target.protocol_error("INFO did not return text"),
+        );
+    };
+    let info = Info::parse(&info_text);
+
+    let mut config_pairs = Vec::new();
+    if config_command.is_some() {
+        for _ in CONFIG_PARAMETERS {
+            match replies.next() {
+                Some(Ok(value)) => config_pairs.extend(pairs(&value)),
+                Some(Err(e)) if is_refusal(&e) => target.refuse("config", &e).await,
+                Some(Err(e)) => errors.push(target.protocol_error(e)),
+                None => {}
+            }
+        }
+    }
+    let databases = config_pairs
+        .iter()
+        .find(|(k, _)| k == "databases")
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+        // Cluster nodes have one database whatever the setting says.
+        .map(|d| {
+            if info.get("cluster_enabled") == Some("1") {
+                1
+            } else {
+                d
+            }
+        });
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    info::families(&info, now, databases, &mut out);
+    info::config_families(&config_pairs, &mut out);
+
+    if latency {
+        match replies.next() {
+            Some(Ok(value)) => info::latency_families(&latency_events(&value), &mut out),
+            Some(Err(e)) if is_refusal(&e) => target.refuse("latency", &e).await,
+            Some(Err(e)) => errors.push(target.protocol_error(e)),
+            None => {}
+        }
+    }
+    if slowlog {
+        let length = replies.next();
+        let last = replies.next();
+        match (length, last) {
+            (Some(Ok(length)), Some(Ok(last))) => {
+                let length = integer(&length).unwrap_or_default();
+                info::slowlog_families(length, slowlog_last(&last), &mut out);
+            }
+            (Some(Err(e)), _) | (_, Some(Err(e))) if is_refusal(&e) => {
+                target.refuse("slowlog", &e).await;
+            }
+            (Some(Err(e)), _) | (_, Some(Err(e))) => errors.push(target.protocol_error(e)),
+            _ => {}
+        }
+    }
+
+    if info.get("cluster_enabled") == Some("1") && !cached.refused.contains("cluster info") {
+        match timeout_at(
+            deadline,
+            redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async::<redis::Value>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(value)) => {
+                if let Some(t) = text(&value) {
+                    info::cluster_families(&t, &mut out);
+                }
+            }
+            Ok(Err(e)) if is_refusal(&e) => target.refuse("cluster info", &e).await,
+            Ok(Err(e)) => errors.push(target.protocol_error(e)),
+            Err(_) => errors.push(CollectError::Timeout(budget)),
+        }
+    }
+
+    let key_errors = keys::collect(
+        &target.settings,
+        &mut conn,
+        deadline,
+        &target.endpoint,
+        &mut out,
+    )
+    .await;
+    let broken = key_errors
+        .iter()
+        .any(|e| matches!(e, CollectError::Timeout(_)));
+    errors.extend(key_errors);
+    if broken {
+        target.drop_connection().await;
+    }
+
+    scrape_metrics(&mut out, started, Some(connect_time));
+    Outcome {
+        families: out.finish(),
+        up: true,
+        errors,
+    }
+}
+
+/// redis_exporter's per-scrape self metrics.
+fn scrape_metrics(out: &mut Families, started: Instant, connect: Option<Duration>) {
+    out.gauge(
+        "redis_exporter_last_scrape_duration_seconds",
+        "Time this scrape of the target took.",
+    )
+    .set(&[], started.elapsed().as_secs_f64());
+    if let Some(connect) = connect {
+        out.gauge(
+            "redis_exporter_last_scrape_connect_time_seconds",
+            "Time getting a connection to the target took in this scrape (0 when one was kept).",
+        )
+        .set(&[], connect.as_secs_f64());
+    }
+}
+
+/// A reply as text: bulk and simple strings, and RESP3 verbatim strings (INFO under RESP3).
+pub(super) fn text(value: &redis::Value) -> Option<String> {
+    match value {
+        redis::Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        redis::Value::VerbatimString { text, .. } => Some(text.clone()),
+        redis::Value::Okay => Some("OK".to_owned()),
+        _ => None,
+    }
+}
+
+/// A reply as an integer, also from a numeric string.
+pub(super) fn integer(value: &redis::Value) -> Option<i64> {
+    match value {
+        redis::Value::Int(i) => Some(*i),
+        other => text(other).and_then(|t| t.trim().parse().ok()),
+    }
+}
+
+/// A reply as a number (integers, doubles, numeric strings).
+pub(super) fn number(value: &redis::Value) -> Option<f64> {
+    match value {
+        redis::Value::Int(i) => Some(*i as f64),
+        redis::Value::Double(d) => Some(*d),
+        other => text(other).and_then(|t| t.trim().parse().ok()),
+    }
+}
+
+/// `CONFIG GET` replies: a flat array of name, value (RESP2) or a map (RESP3).
+fn pairs(value: &redis::Value) -> Vec<(String, String)> {
+    match value {
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [k, v] => Some((text(k)?, text(v)?)),
+                _ => None,
+            })
+            .collect(),
+        redis::Value::Map(entries) => entries
+            .iter()
+            .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `LATENCY LATEST`: an array of `[event, timestamp, latest ms, max ms]`.
+fn latency_events(value: &redis::Value) -> Vec<LatencyEvent> {
+    let redis::Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            redis::Value::Array(fields) => match fields.as_slice() {
+                [event, timestamp, latest, max, ..] => Some(LatencyEvent {
+                    event: text(event)?,
+                    timestamp: integer(timestamp)?,
+                    latest_ms: integer(latest)?,
+                    max_ms: integer(max)?,
+                }),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// `SLOWLOG GET 1`: the newest entry's id and duration in microseconds.
+fn slowlog_last(value: &redis::Value) -> Option<(i64, i64)> {
+    let redis::Value::Array(entries) = value else {
+        return None;
+    };
+    let redis::Value::Array(fields) = entries.first()? else {
+        return None;
+    };
+    match fields.as_slice() {
+        [id, _timestamp, duration, ..] => Some((integer(id)?, integer(duration)?)),
+        _ => None,
+    }
 }
