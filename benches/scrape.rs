@@ -11,7 +11,7 @@ mod mariadb;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::{Blackbox, Exporter, MysqldExporter, free_port, get, write};
+use support::{Exporter, Peer, free_port, get, write};
 
 const ROUNDS: usize = 500;
 
@@ -76,7 +76,7 @@ fn main() {
     );
     println!("  {}", rss_kib(exporter.pid()));
 
-    match Blackbox::start(dir.path()) {
+    match Peer::blackbox(dir.path()) {
         None => println!(
             "blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)"
         ),
@@ -118,7 +118,7 @@ fn mysql(dir: &std::path::Path) {
         measure(exporter.address, "/probe?target=db")
     );
     println!("  {}", rss_kib(exporter.pid()));
-    match MysqldExporter::start(&socket) {
+    match Peer::mysqld(&socket) {
         None => {
             println!("mysqld_exporter: not installed (apt-get install prometheus-mysqld-exporter)")
         }

@@ -8,7 +8,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 
-use support::{Blackbox, Exporter, free_port, write};
+use support::{Exporter, Peer, free_port, write};
 
 /// Metrics blackbox has that we do not emit yet, each with the reason.
 const NOT_YET: &[&str] = &[
@@ -92,7 +92,7 @@ fn compare(ours: &Samples, theirs: &Samples, case: &str) {
 #[test]
 fn probe_metrics_match_blackbox_exporter() {
     let dir = tempfile::tempdir().unwrap();
-    let blackbox = Blackbox::start(dir.path()).expect(
+    let blackbox = Peer::blackbox(dir.path()).expect(
         "blackbox_exporter not found: install the Debian package `prometheus-blackbox-exporter` (apt-get install prometheus-blackbox-exporter), or run scripts/test, which does",
     );
     let port = free_port();

@@ -10,7 +10,7 @@ mod mariadb;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use support::{Exporter, MysqldExporter, promtool_check, series, value, write};
+use support::{Exporter, Peer, promtool_check, series, value, write};
 
 /// promtool lint findings we accept, all on names inherited from mysqld_exporter that dashboards and
 /// alerts use as they are. Each entry is (name prefix, finding), matched against promtool's output.
@@ -252,7 +252,7 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
 fn names_types_and_labels_match_mysqld_exporter_on_the_same_replica() {
     let pair = mariadb::shared_pair();
     let socket = pair.replica.socket();
-    let peer = MysqldExporter::start(&socket).unwrap_or_else(|| {
+    let peer = Peer::mysqld(&socket).unwrap_or_else(|| {
         panic!(
             "{} not found: install the Debian package prometheus-mysqld-exporter (apt-get install prometheus-mysqld-exporter), or run scripts/test, which does",
             support::MYSQLD_EXPORTER

@@ -266,102 +266,78 @@ pub fn value(text: &str, series: &str) -> Option<f64> {
 
 /// Debian's blackbox_exporter binary.
 pub const BLACKBOX: &str = "/usr/bin/prometheus-blackbox-exporter";
-
-/// A running blackbox_exporter with one `http_2xx` module (IPv4 first, as ours), killed when dropped.
-pub struct Blackbox {
-    child: Child,
-    pub address: SocketAddr,
-}
-
-impl Blackbox {
-    /// Start it with its config in `dir`; `None` when the Debian package is not installed, so callers
-    /// decide whether that is a failure (tests) or a note (benchmarks).
-    pub fn start(dir: &Path) -> Option<Self> {
-        if !Path::new(BLACKBOX).is_file() {
-            return None;
-        }
-        let config = write(
-            dir,
-            "blackbox.yml",
-            "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n",
-        );
-        let port = free_port();
-        let child = Command::new(BLACKBOX)
-            .args([
-                &format!("--config.file={}", config.display()),
-                &format!("--web.listen-address=127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start blackbox_exporter");
-        let blackbox = Self {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(blackbox.address).is_err() {
-            assert!(Instant::now() < deadline, "blackbox_exporter did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(blackbox)
-    }
-
-    /// Process id, for reading its resource use.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Blackbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Debian's mysqld_exporter binary.
 pub const MYSQLD_EXPORTER: &str = "/usr/bin/prometheus-mysqld-exporter";
+/// Debian's redis_exporter binary.
+pub const REDIS_EXPORTER: &str = "/usr/bin/prometheus-redis-exporter";
 
-/// A running mysqld_exporter (Debian, 0.14) scraping one server through its socket as root, with the
-/// sub-collectors our default set has (0.14 also turns on the `info_schema.innodb_cmp*` and
-/// `query_response_time` collectors by default, which we do not build).
-pub struct MysqldExporter {
+/// A running peer exporter from Debian (the one we replace), on a free port, killed when dropped.
+/// The constructors return `None` when its package is not installed, so callers decide whether that
+/// is a failure (tests) or a note (benchmarks).
+pub struct Peer {
     /// Where it listens.
     pub address: SocketAddr,
     child: Child,
 }
 
-impl MysqldExporter {
-    /// Start it on a free port; `None` when the Debian package is not installed, so callers decide
-    /// whether that is a failure (tests) or a note (benchmarks).
-    pub fn start(socket: &Path) -> Option<Self> {
-        if !Path::new(MYSQLD_EXPORTER).is_file() {
+impl Peer {
+    /// blackbox_exporter with one `http_2xx` module (IPv4 first, as ours), its config in `dir`.
+    pub fn blackbox(dir: &Path) -> Option<Self> {
+        let config = write(
+            dir,
+            "blackbox.yml",
+            "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n",
+        );
+        Self::start(
+            BLACKBOX,
+            &[format!("--config.file={}", config.display())],
+            &[],
+        )
+    }
+
+    /// mysqld_exporter (0.14) scraping one server through its socket as root, with the
+    /// sub-collectors our default set has (0.14 also turns on the `info_schema.innodb_cmp*` and
+    /// `query_response_time` collectors by default, which we do not build).
+    pub fn mysqld(socket: &Path) -> Option<Self> {
+        Self::start(
+            MYSQLD_EXPORTER,
+            &[
+                "--no-collect.info_schema.innodb_cmp".to_owned(),
+                "--no-collect.info_schema.innodb_cmpmem".to_owned(),
+                "--no-collect.info_schema.query_response_time".to_owned(),
+            ],
+            &[(
+                "DATA_SOURCE_NAME",
+                format!("root@unix({})/", socket.display()),
+            )],
+        )
+    }
+
+    /// redis_exporter (1.45) scraping the server at `url`.
+    pub fn redis(url: &str) -> Option<Self> {
+        Self::start(REDIS_EXPORTER, &[format!("--redis.addr={url}")], &[])
+    }
+
+    fn start(binary: &str, args: &[String], env: &[(&str, String)]) -> Option<Self> {
+        if !Path::new(binary).is_file() {
             return None;
         }
         let port = free_port();
-        let child = Command::new(MYSQLD_EXPORTER)
+        let child = Command::new(binary)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args([
-                "--no-collect.info_schema.innodb_cmp",
-                "--no-collect.info_schema.innodb_cmpmem",
-                "--no-collect.info_schema.query_response_time",
-            ])
-            .env(
-                "DATA_SOURCE_NAME",
-                format!("root@unix({})/", socket.display()),
-            )
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start mysqld_exporter");
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
         let peer = Self {
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(peer.address).is_err() {
-            assert!(Instant::now() < deadline, "mysqld_exporter did not start");
+            assert!(Instant::now() < deadline, "{binary} did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(peer)
@@ -373,7 +349,7 @@ impl MysqldExporter {
     }
 }
 
-impl Drop for MysqldExporter {
+impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
