@@ -162,8 +162,35 @@ pub fn encode(families: &[MetricFamily]) -> String {
                         h.get_sample_count() as f64,
                     );
                 }
-                // `merge` only lets validated types through; these never reach the encoder.
-                MetricType::SUMMARY | MetricType::UNTYPED => {}
+                MetricType::SUMMARY => {
+                    let s = metric.get_summary();
+                    for q in s.get_quantile() {
+                        let quantile = format_value(q.quantile());
+                        sample(
+                            &mut out,
+                            name,
+                            labels,
+                            Some(("quantile", &quantile)),
+                            q.value(),
+                        );
+                    }
+                    sample(
+                        &mut out,
+                        &format!("{name}_sum"),
+                        labels,
+                        None,
+                        s.sample_sum(),
+                    );
+                    sample(
+                        &mut out,
+                        &format!("{name}_count"),
+                        labels,
+                        None,
+                        s.sample_count() as f64,
+                    );
+                }
+                // `merge` only lets validated types through; this never reaches the encoder.
+                MetricType::UNTYPED => {}
             }
         }
     }
@@ -273,6 +300,29 @@ mod tests {
             "# HELP x X.\n# TYPE x gauge\nx{target=\"a\"} 1\n\
              # HELP y Y.\n# TYPE y gauge\ny{target=\"a\"} 2\ny{target=\"b\"} 3\n"
         );
+    }
+
+    #[test]
+    fn summaries_are_written_with_their_quantiles_sum_and_count() {
+        let mut a = Families::new();
+        a.summary("redis_latency_percentiles_usec", "Latency.")
+            .quantiles(&[("cmd", "get")], &[(50.0, 8.0), (99.9, 16.5)], 40.0, 5);
+        let text = encode(&merge(vec![batch("a", &[("target", "t")], a)]));
+        assert_eq!(
+            text,
+            "# HELP redis_latency_percentiles_usec Latency.\n\
+             # TYPE redis_latency_percentiles_usec summary\n\
+             redis_latency_percentiles_usec{cmd=\"get\",target=\"t\",quantile=\"50\"} 8\n\
+             redis_latency_percentiles_usec{cmd=\"get\",target=\"t\",quantile=\"99.9\"} 16.5\n\
+             redis_latency_percentiles_usec_sum{cmd=\"get\",target=\"t\"} 40\n\
+             redis_latency_percentiles_usec_count{cmd=\"get\",target=\"t\"} 5\n"
+        );
+        // A `quantile` label from outside would be ambiguous with the summary's own.
+        let mut b = Families::new();
+        b.summary("s", "S.").quantiles(&[], &[(0.5, 1.0)], 1.0, 1);
+        b.gauge("g", "G.").set(&[], 1.0);
+        let merged = merge(vec![batch("b", &[("quantile", "x")], b)]);
+        assert!(merged.is_empty(), "{merged:?}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
+    Summary,
 };
 
 /// Why a family was refused.
@@ -74,7 +75,7 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
     let kind = family.get_field_type();
     if !matches!(
         kind,
-        MetricType::COUNTER | MetricType::GAUGE | MetricType::HISTOGRAM
+        MetricType::COUNTER | MetricType::GAUGE | MetricType::HISTOGRAM | MetricType::SUMMARY
     ) {
         return Err(FamilyError::UnsupportedType(name.to_owned()));
     }
@@ -83,8 +84,12 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
     };
     let expected = label_names(name, first)?;
     for label in &expected {
-        let reserved = kind == MetricType::HISTOGRAM && *label == "le";
-        if !is_valid_label_name(label) || reserved || *label == "quantile" {
+        // `le` is the histogram's own label, `quantile` the summary's; both stay reserved elsewhere
+        // too, so no family can be mistaken for one.
+        if !is_valid_label_name(label)
+            || *label == "le" && kind == MetricType::HISTOGRAM
+            || *label == "quantile"
+        {
             return Err(FamilyError::InvalidLabel {
                 family: name.to_owned(),
                 label: (*label).to_owned(),
@@ -132,6 +137,7 @@ enum Type {
     Counter,
     Gauge,
     Histogram,
+    Summary,
 }
 
 /// One family being built. Obtained from [`Families`]; adding a sample of the wrong shape or with bad
@@ -185,7 +191,7 @@ impl FamilyBuilder {
                 c.set_value(value);
                 metric.set_counter(c);
             }
-            Type::Counter | Type::Histogram => {
+            Type::Counter | Type::Histogram | Type::Summary => {
                 self.error
                     .get_or_insert(FamilyError::UnsupportedType(self.name.clone()));
                 return self;
@@ -234,6 +240,40 @@ impl FamilyBuilder {
         self
     }
 
+    /// Add a summary sample from `(quantile, value)` pairs, as a server reports its own latency
+    /// percentiles. Quantiles are written as given (redis_exporter writes `99.9`, not `0.999`).
+    pub fn quantiles(
+        &mut self,
+        labels: &[(&str, &str)],
+        quantiles: &[(f64, f64)],
+        sum: f64,
+        count: u64,
+    ) -> &mut Self {
+        if self.kind != Type::Summary {
+            self.error
+                .get_or_insert(FamilyError::UnsupportedType(self.name.clone()));
+            return self;
+        }
+        let mut s = Summary::default();
+        s.set_quantile(
+            quantiles
+                .iter()
+                .map(|&(q, v)| {
+                    let mut quantile = Quantile::default();
+                    quantile.set_quantile(q);
+                    quantile.set_value(v);
+                    quantile
+                })
+                .collect(),
+        );
+        s.set_sample_sum(sum);
+        s.set_sample_count(count);
+        let mut metric = Self::metric(labels);
+        metric.set_summary(s);
+        self.metrics.push(metric);
+        self
+    }
+
     fn finish(self) -> Result<Option<MetricFamily>, FamilyError> {
         if let Some(error) = self.error {
             return Err(error);
@@ -248,6 +288,7 @@ impl FamilyBuilder {
             Type::Counter => MetricType::COUNTER,
             Type::Gauge => MetricType::GAUGE,
             Type::Histogram => MetricType::HISTOGRAM,
+            Type::Summary => MetricType::SUMMARY,
         });
         family.set_metric(self.metrics);
         validate(&family)?;
@@ -304,6 +345,12 @@ impl Families {
     /// A histogram family.
     pub fn histogram(&mut self, name: &str, help: &str) -> &mut FamilyBuilder {
         self.get(name, help, Type::Histogram)
+    }
+
+    /// A summary family, for quantiles a server computes itself (there is no other use: our own
+    /// timings are histograms or gauges).
+    pub fn summary(&mut self, name: &str, help: &str) -> &mut FamilyBuilder {
+        self.get(name, help, Type::Summary)
     }
 
     /// An `_info`-style family: one gauge sample of value 1 whose labels carry the information.
