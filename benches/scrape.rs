@@ -8,6 +8,9 @@ mod support;
 #[path = "../collectors/tests/support/mariadb.rs"]
 mod mariadb;
 
+#[path = "../collectors/tests/support/redis.rs"]
+mod redis_server;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -92,6 +95,44 @@ fn main() {
     }
     drop(exporter);
     mysql(dir.path());
+    redis(dir.path());
+}
+
+/// One redis-server with a few keys and commands run, scraped by us and by Debian's redis_exporter.
+fn redis(dir: &std::path::Path) {
+    let server = redis_server::Redis::start(redis_server::Opts::default());
+    for i in 0..100 {
+        server.cli(&["SET", &format!("key:{i}"), "1"]);
+    }
+    let port = free_port();
+    let config = write(
+        dir,
+        "redis.yaml",
+        &format!("redis:\n  cache:\n    url: {}\n", server.url()),
+    );
+    let exporter = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", config.display()),
+    ]);
+    println!("fanout_exporter, Redis 7.0 on loopback:");
+    println!(
+        "  /probe (1 Redis target)    {}",
+        measure(exporter.address, "/probe?target=cache")
+    );
+    println!("  {}", rss_kib(exporter.pid()));
+    match Peer::redis(&server.url()) {
+        None => {
+            println!("redis_exporter: not installed (apt-get install prometheus-redis-exporter)")
+        }
+        Some(peer) => {
+            println!("redis_exporter (Debian), same server:");
+            println!(
+                "  /metrics                   {}",
+                measure(peer.address, "/metrics")
+            );
+            println!("  {}", rss_kib(peer.pid()));
+        }
+    }
 }
 
 /// One MariaDB server scraped with the default sub-collectors (global status, global variables,

@@ -313,18 +313,17 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
             }
         }
     }
-    let databases = config_pairs
-        .iter()
-        .find(|(k, _)| k == "databases")
-        .and_then(|(_, v)| v.parse::<u32>().ok())
-        // Cluster nodes have one database whatever the setting says.
-        .map(|d| {
-            if info.get("cluster_enabled") == Some("1") {
-                1
-            } else {
-                d
-            }
-        });
+    // Empty databases are zero-filled up to the server's `databases`; as redis_exporter, 16 when
+    // CONFIG is unavailable, and 1 on cluster nodes whatever the setting says.
+    let databases = if info.get("cluster_enabled") == Some("1") {
+        Some(1)
+    } else {
+        config_pairs
+            .iter()
+            .find(|(k, _)| k == "databases")
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+            .or(Some(16))
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

@@ -1,0 +1,520 @@
+//! Real redis-server processes for the Redis collector's tests: one `redis-server` per [`Redis`], on a
+//! free port of 127.0.0.1 and a fresh temporary directory (its `--dir`, log, TLS files), plus a
+//! primary+replica pair.
+//!
+//! # Cleanup
+//! Every server process gets a watchdog: a tiny `sh` whose stdin is a pipe whose only write end this
+//! test process holds (std opens it close-on-exec, so no other child inherits it). The watchdog blocks
+//! in `read` on that pipe. When the test process ends in any way (returns, panics, is killed with
+//! SIGKILL), the kernel closes the write end, `read` sees end-of-file, and the watchdog kills the server
+//! with SIGKILL and removes the temporary directory. A [`Redis`] is cleaned up earlier by `Drop`
+//! (watchdog killed before it acts, server killed and reaped, directory removed). The server pid cannot
+//! be reused while the watchdog may signal it: the server is our unreaped child until we wait for it,
+//! and the watchdog is killed and reaped before the server is reaped on every path ([`Redis::stop`],
+//! [`Redis::kill_server`], `Drop`).
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const INSTALL_HINT: &str = "install redis-server (apt-get install redis-server)";
+
+/// Ports of servers that belong to someone else: never used, never touched.
+const FOREIGN_PORTS: [u16; 2] = [36379, 36380];
+
+/// TLS material of a server, as PEM text. The client pair is what `redis-cli` presents when the server
+/// requires client certificates.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// CA the server verifies client certificates against; also what `redis-cli` trusts.
+    pub ca_pem: String,
+    /// The server's certificate (leaf first, then any intermediates).
+    pub cert_pem: String,
+    /// The server's private key.
+    pub key_pem: String,
+    /// `tls-auth-clients yes` instead of `no`.
+    pub auth_clients: bool,
+    /// Certificate and key `redis-cli` presents (needed when `auth_clients`).
+    pub client: Option<(String, String)>,
+}
+
+/// How a server is started.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// `requirepass`; [`Redis::cli`] authenticates with it.
+    pub password: Option<String>,
+    /// `--replicaof 127.0.0.1 <port>`.
+    pub replica_of: Option<u16>,
+    /// TLS only: the port is the TLS port and the plain port is 0.
+    pub tls: Option<ServerTls>,
+    /// More options, as command-line arguments (`--rename-command`, `CONFIG`, `""`; `--user`, ...).
+    /// Each `--name` starts a config line, the arguments up to the next `--name` are its values.
+    pub args: Vec<String>,
+}
+
+/// One running (or stopped) redis-server owned by this test process.
+#[derive(Debug)]
+pub struct Redis {
+    dir: PathBuf,
+    port: u16,
+    opts: Opts,
+    server: Option<Child>,
+    watchdog: Option<Child>,
+}
+
+fn program(binary: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|p| p.is_file())
+    });
+    let found = on_path.unwrap_or_else(|| Path::new("/usr/bin").join(binary));
+    assert!(found.is_file(), "{binary} not found: {INSTALL_HINT}");
+    found
+}
+
+/// A fresh directory under the system temp dir, unique to this process and call.
+fn temp_dir() -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "fanout-redis-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir(&dir).unwrap();
+    dir
+}
+
+/// A port that was free on 127.0.0.1 a moment ago, never one of [`FOREIGN_PORTS`].
+pub fn free_port() -> u16 {
+    loop {
+        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !FOREIGN_PORTS.contains(&port) {
+            return port;
+        }
+    }
+}
+
+fn output_text(output: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Parse INFO text: `key -> value` over all sections.
+pub fn parse_info(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// `a=1,b=2` into pairs.
+pub fn parse_pairs(text: &str) -> BTreeMap<String, String> {
+    text.split(',')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+impl Redis {
+    /// Start a server on a free port; returns once it answers PING.
+    pub fn start(opts: Opts) -> Self {
+        // Built first so that `Drop` removes the directory whatever fails below.
+        let mut server = Self {
+            dir: temp_dir(),
+            port: 0,
+            opts,
+            server: None,
+            watchdog: None,
+        };
+        if let Some(tls) = &server.opts.tls {
+            fs::write(server.dir.join("ca.crt"), &tls.ca_pem).unwrap();
+            fs::write(server.dir.join("server.crt"), &tls.cert_pem).unwrap();
+            fs::write(server.dir.join("server.key"), &tls.key_pem).unwrap();
+            if let Some((cert, key)) = &tls.client {
+                fs::write(server.dir.join("client.crt"), cert).unwrap();
+                fs::write(server.dir.join("client.key"), key).unwrap();
+            }
+        }
+        // Another process may take the port between our probe and the server's bind; try a few.
+        for attempt in 1..=3 {
+            server.port = free_port();
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {}
+                Err(log) => panic!("redis-server did not start:\n{log}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// The port on 127.0.0.1 (the TLS port for a TLS server).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
+    pub fn url(&self) -> String {
+        let scheme = if self.opts.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// The server process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
+    /// Start `redis-server` with its watchdog and wait until it answers; the log on failure.
+    fn spawn(&mut self) -> Result<(), String> {
+        let _ = fs::remove_file(self.dir.join("log"));
+        let mut command = Command::new(program("redis-server"));
+        let port = self.port.to_string();
+        match &self.opts.tls {
+            Some(tls) => {
+                command
+                    .args(["--port", "0", "--tls-port", &port])
+                    .arg("--tls-cert-file")
+                    .arg(self.dir.join("server.crt"))
+                    .arg("--tls-key-file")
+                    .arg(self.dir.join("server.key"))
+                    .arg("--tls-ca-cert-file")
+                    .arg(self.dir.join("ca.crt"))
+                    .args([
+                        "--tls-auth-clients",
+                        if tls.auth_clients { "yes" } else { "no" },
+                    ]);
+            }
+            None => {
+                command.args(["--port", &port]);
+            }
+        }
+        command
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.dir.join("log"))
+            .args(["--daemonize", "no", "--enable-debug-command", "yes"])
+            // 7.0 syncs replicas diskless after a 5 s delay by default.
+            .args(["--repl-diskless-sync-delay", "0"]);
+        if let Some(password) = &self.opts.password {
+            command.args(["--requirepass", password]);
+        }
+        if let Some(primary) = self.opts.replica_of {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        command.args(&self.opts.args);
+        let server = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running redis-server: {e}: {INSTALL_HINT}"));
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(
+                // $0: server pid, $1: directory. `read` returns only at end-of-file: this test
+                // process is gone. Kill the server, give it a moment to go, remove its files.
+                r#"read -r _ignored; kill -KILL "$0" 2>/dev/null; i=0; while kill -0 "$0" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf "$1""#,
+            )
+            .arg(server.id().to_string())
+            .arg(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        self.server = Some(server);
+        match watchdog {
+            Ok(watchdog) => self.watchdog = Some(watchdog),
+            Err(e) => {
+                self.kill();
+                panic!("starting the watchdog shell: {e}");
+            }
+        }
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.server.as_mut().unwrap().try_wait().unwrap() {
+                self.server = None;
+                self.kill();
+                return Err(format!("exited with {status}:\n{}", self.log()));
+            }
+            if self
+                .cli_output(&["PING"])
+                .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"PONG"))
+            {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                self.kill();
+                return Err(format!("not ready after 20 s:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis-cli` for this server as the default user (with the `requirepass` password, passed in
+    /// the environment), exiting non-zero on an error reply.
+    pub fn cli_command(&self) -> Command {
+        let mut command = Command::new(program("redis-cli"));
+        command
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-e"])
+            .stdin(Stdio::null())
+            .env_remove("REDISCLI_AUTH");
+        if let Some(tls) = &self.opts.tls {
+            command
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(self.dir.join("ca.crt"));
+            if tls.client.is_some() {
+                command
+                    .arg("--cert")
+                    .arg(self.dir.join("client.crt"))
+                    .arg("--key")
+                    .arg(self.dir.join("client.key"));
+            }
+        }
+        if let Some(password) = &self.opts.password {
+            command.env("REDISCLI_AUTH", password);
+        }
+        command
+    }
+
+    fn cli_output(&self, args: &[&str]) -> std::io::Result<Output> {
+        self.cli_command().args(args).output()
+    }
+
+    /// Run one command as the default user; its reply as redis-cli prints it (no trailing newline).
+    /// Panics when the server answers with an error.
+    pub fn cli(&self, args: &[&str]) -> String {
+        match self.try_cli(args) {
+            Ok(text) => text,
+            Err(text) => panic!("redis-cli {args:?} on port {} failed:\n{text}", self.port),
+        }
+    }
+
+    /// Run one command as the default user: `Ok(reply)`, or `Err(the error reply and output)`.
+    pub fn try_cli(&self, args: &[&str]) -> Result<String, String> {
+        let output = self
+            .cli_output(args)
+            .unwrap_or_else(|e| panic!("running redis-cli: {e}: {INSTALL_HINT}"));
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout)
+                .trim_end_matches('\n')
+                .to_owned())
+        } else {
+            Err(output_text(&output))
+        }
+    }
+
+    /// Feed raw RESP commands to `redis-cli --pipe` (mass insertion); panics unless all succeeded.
+    pub fn pipe(&self, resp: &[u8]) {
+        use std::io::Write;
+        let mut child = self
+            .cli_command()
+            .arg("--pipe")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running redis-cli: {e}: {INSTALL_HINT}"));
+        child.stdin.take().unwrap().write_all(resp).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = output_text(&output);
+        assert!(
+            output.status.success() && text.contains("errors: 0"),
+            "redis-cli --pipe failed:\n{text}"
+        );
+    }
+
+    /// `INFO <section>` as `key -> value`.
+    pub fn info(&self, section: &str) -> BTreeMap<String, String> {
+        parse_info(&self.cli(&["INFO", section]))
+    }
+
+    /// A number from `INFO <section>`, 0 when the field is absent (errorstats, commandstats only list
+    /// what happened).
+    pub fn info_number(&self, section: &str, key: &str) -> f64 {
+        self.info(section)
+            .get(key)
+            .map_or(0.0, |v| v.parse().unwrap())
+    }
+
+    /// A `key=value` item of a structured INFO field (`cmdstat_get` `calls`), 0 when absent.
+    pub fn info_item(&self, section: &str, field: &str, item: &str) -> f64 {
+        self.info(section)
+            .get(field)
+            .map(|v| parse_pairs(v))
+            .and_then(|pairs| pairs.get(item).map(|v| v.parse().unwrap()))
+            .unwrap_or(0.0)
+    }
+
+    /// Stop the server with SIGTERM (no save: `--save ''`) and wait for it to exit. The directory and
+    /// the port number stay.
+    pub fn stop(&mut self) {
+        self.signal_and_reap("-TERM");
+    }
+
+    /// Kill the server with SIGKILL, as a crash would, and reap it. The directory stays.
+    pub fn kill_server(&mut self) {
+        self.signal_and_reap("-KILL");
+    }
+
+    fn signal_and_reap(&mut self, signal: &str) {
+        self.stop_watchdog();
+        if let Some(mut server) = self.server.take() {
+            let status = Command::new("kill")
+                .args([signal, &server.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill {signal} failed");
+            let start = Instant::now();
+            while server.try_wait().unwrap().is_none() {
+                if start.elapsed() > Duration::from_secs(30) {
+                    let _ = server.kill();
+                    let _ = server.wait();
+                    panic!("redis-server ignored {signal} for 30 s:\n{}", self.log());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Start the stopped server again on the same port and directory.
+    pub fn restart(&mut self) {
+        assert!(self.server.is_none(), "restart needs a stopped server");
+        if let Err(log) = self.spawn() {
+            panic!("redis-server did not restart on port {}:\n{log}", self.port);
+        }
+    }
+
+    fn stop_watchdog(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+
+    /// Kill the watchdog, then the server (SIGKILL), reaping both.
+    fn kill(&mut self) {
+        self.stop_watchdog();
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+        if let Err(e) = fs::remove_dir_all(&self.dir)
+            && e.kind() != ErrorKind::NotFound
+        {
+            eprintln!("removing {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// A primary and a replica replicating from it.
+#[derive(Debug)]
+pub struct Pair {
+    pub primary: Redis,
+    pub replica: Redis,
+}
+
+impl Pair {
+    /// Start both servers and wait until the replica is in sync and the primary lists it online.
+    pub fn start() -> Self {
+        let primary = Redis::start(Opts::default());
+        let replica = Redis::start(Opts {
+            replica_of: Some(primary.port()),
+            ..Opts::default()
+        });
+        let pair = Self { primary, replica };
+        pair.wait_replicating(Duration::from_secs(20));
+        pair
+    }
+
+    /// Wait until the replica's link is up and the primary reports it `online`.
+    pub fn wait_replicating(&self, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let replica = self.replica.info("replication");
+            let primary = self.primary.info("replication");
+            let online = primary
+                .get("slave0")
+                .is_some_and(|s| parse_pairs(s).get("state").map(String::as_str) == Some("online"));
+            if replica.get("master_link_status").map(String::as_str) == Some("up") && online {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "replication not up after {timeout:?}\nreplica: {replica:?}\nprimary: {primary:?}\n\
+                 replica log:\n{}\nprimary log:\n{}",
+                self.replica.log(),
+                self.primary.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until the replica has applied everything the primary has written so far, and the primary
+    /// knows it.
+    pub fn wait_replicated(&self, timeout: Duration) {
+        let target: i64 = self.primary.info("replication")["master_repl_offset"]
+            .parse()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            let applied: i64 = self.replica.info("replication")["slave_repl_offset"]
+                .parse()
+                .unwrap();
+            // The primary learns the replica's offset from its REPLCONF ACK, once a second.
+            let acked: i64 = self
+                .primary
+                .info("replication")
+                .get("slave0")
+                .and_then(|s| parse_pairs(s).get("offset")?.parse().ok())
+                .unwrap_or(0);
+            if applied >= target && acked >= target {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "replica at offset {applied} (acknowledged {acked}), primary at {target} after \
+                 {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The redis kind through the built binary, against real redis-server processes (a primary and a
+//! replica): the exposition checked by the real `promtool`, and compared side by side with Debian's
+//! redis_exporter scraping the same server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "../collectors/tests/support/redis.rs"]
+mod redis_server;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use support::{Exporter, Peer, promtool_check, series, value, write};
+
+/// promtool lint findings we accept, all on names inherited from redis_exporter that dashboards and
+/// alerts use as they are: (name, finding).
+const INHERITED_LINTS: &[(&str, &str)] = &[
+    // Counters named without `_total` by redis_exporter (its counter map keeps INFO's names).
+    (
+        "redis_total_error_replies",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_unexpected_error_replies",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_dump_payload_sanitizations",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_total_reads_processed",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_total_writes_processed",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_io_threaded_reads_processed",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_io_threaded_writes_processed",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    // Counters redis_exporter types as gauges; ours are counters under the same names (§9 of
+    // redis-compat.md), which promtool then wants with `_total`.
+    (
+        "redis_replica_resyncs_full",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_replica_partial_resync_accepted",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_replica_partial_resync_denied",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_defrag_hits",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_defrag_misses",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_defrag_key_hits",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    (
+        "redis_defrag_key_misses",
+        "counter metrics should have \"_total\" suffix",
+    ),
+    // Gauges whose inherited names end in `_total` (a memory size, a count of open sockets).
+    (
+        "redis_memory_used_vm_total",
+        "non-counter metrics should not have \"_total\" suffix",
+    ),
+    (
+        "redis_migrate_cached_sockets_total",
+        "non-counter metrics should not have \"_total\" suffix",
+    ),
+    // Units as redis_exporter spells them (`_usec`, `_ms`, `_sec`).
+    ("redis_", "use base unit"),
+    (
+        "redis_",
+        "metric names should not contain abbreviated units",
+    ),
+    // INFO calls an event-loop rate `..._per_sec`.
+    (
+        "redis_instantaneous_eventloop_cycles_per_sec",
+        "use base unit",
+    ),
+];
+
+/// Families redis_exporter (1.45) has that we do not, each with the reason.
+const PEER_ONLY: &[(&str, &str)] = &[
+    // Its own process, build and scrape bookkeeping; ours are fanout_exporter_* and process_*.
+    ("redis_exporter_build_info", "exporter's own"),
+    ("redis_exporter_scrapes_total", "exporter's own"),
+    (
+        "redis_exporter_scrape_duration_seconds",
+        "exporter's own (a summary of its scrapes)",
+    ),
+    (
+        "redis_exporter_last_scrape_error",
+        "error text in a label; ours: fanout_exporter_scrape_success",
+    ),
+    ("redis_target_scrape_request_errors_total", "exporter's own"),
+    // Timing of `--check-key-groups`, a feature we do not build.
+    (
+        "redis_last_key_groups_scrape_duration_milliseconds",
+        "key groups not built",
+    ),
+    ("go_", "peer runtime"),
+    ("promhttp_", "peer runtime"),
+    ("process_", "peer runtime"),
+];
+
+/// Families redis_exporter types as gauges that are counters (redis-compat.md §9).
+const COUNTERS_NOT_GAUGES: &[&str] = &[
+    "redis_rdb_saves_total",
+    "redis_replica_resyncs_full",
+    "redis_replica_partial_resync_accepted",
+    "redis_replica_partial_resync_denied",
+    "redis_defrag_hits",
+    "redis_defrag_misses",
+    "redis_defrag_key_hits",
+    "redis_defrag_key_misses",
+    "redis_cluster_messages_sent_total",
+    "redis_cluster_messages_received_total",
+    // A counter in redis-compat.md §4; redis_exporter 1.45 still has it in its gauge map.
+    "redis_expired_time_cap_reached_total",
+];
+
+/// Labels current redis_exporter (1.88, the reference of redis-compat.md) has and Debian's 1.45 does
+/// not: (family, label).
+const NEWER_UPSTREAM_LABELS: &[(&str, &str)] = &[("redis_instance_info", "master_replid")];
+
+/// name -> (TYPE, label names) of every family of an exposition.
+fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut types: BTreeMap<String, String> = BTreeMap::new();
+    let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            types.insert(name.to_owned(), kind.to_owned());
+            out.entry(name.to_owned()).or_default().0 = kind.to_owned();
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let series = line.rsplit_once(' ').unwrap().0;
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        // `_sum`/`_count` of a summary belong to their family.
+        let family = [
+            name,
+            name.trim_end_matches("_sum"),
+            name.trim_end_matches("_count"),
+        ]
+        .into_iter()
+        .find(|n| types.contains_key(*n))
+        .unwrap_or(name);
+        let entry = out.entry(family.to_owned()).or_default();
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            if let Some((label, _)) = pair.split_once('=') {
+                entry.1.insert(label.trim_start_matches(',').to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The built exporter on a free port with `yaml` as its config, written to `dir`.
+fn exporter_with(dir: &Path, yaml: &str) -> Exporter {
+    let config = write(dir, "config.yaml", yaml);
+    Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", config.display()),
+    ])
+}
+
+#[test]
+fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
+    let pair = redis_server::Pair::start();
+    pair.primary.cli(&["SET", "greeting", "hello"]);
+    pair.primary.cli(&["GET", "greeting"]);
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = exporter_with(
+        dir.path(),
+        &format!(
+            "redis:\n  primary:\n    url: {}\n  replica:\n    url: {}\n",
+            pair.primary.url(),
+            pair.replica.url()
+        ),
+    );
+    let response = exporter.get("/metrics", &[]);
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    for target in ["primary", "replica"] {
+        assert_eq!(
+            value(&text, &format!("redis_up{{target=\"{target}\"}}")),
+            Some(1.0),
+            "{target} is down:\n{}",
+            exporter.log().join("\n")
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!(
+                    "fanout_exporter_scrape_success{{collector=\"redis\",target=\"{target}\"}}"
+                )
+            ),
+            Some(1.0),
+            "{target} scrape failed:\n{}",
+            exporter.log().join("\n")
+        );
+    }
+    assert_eq!(
+        value(&text, "redis_connected_slaves{target=\"primary\"}"),
+        Some(1.0)
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("redis_master_link_up{")
+            && l.contains("target=\"replica\"")
+            && l.ends_with(" 1")),
+        "the replica's link is not up in the exposition"
+    );
+
+    let all = series(&text);
+    let unique: BTreeSet<&str> = all.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "duplicate series in the exposition"
+    );
+    let types: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE redis_"))
+        .collect();
+    assert!(!types.is_empty(), "no redis families");
+    assert!(
+        types.iter().all(|t| !t.ends_with(" untyped")),
+        "an untyped family"
+    );
+
+    let (passed, output) = promtool_check(&response.body);
+    assert!(
+        !output.contains("error while linting"),
+        "promtool could not parse the exposition:\n{output}"
+    );
+    let unexpected: Vec<&str> = output
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|line| {
+            !INHERITED_LINTS
+                .iter()
+                .any(|(name, finding)| line.starts_with(name) && line.contains(finding))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool findings outside the inherited-name exceptions:\n{}",
+        unexpected.join("\n")
+    );
+    if output.trim().is_empty() {
+        assert!(passed, "promtool failed without output");
+    }
+}
+
+#[test]
+fn names_types_and_labels_match_redis_exporter_on_the_same_servers() {
+    let pair = redis_server::Pair::start();
+    pair.primary.cli(&["SET", "greeting", "hello"]);
+    pair.primary.cli(&["EXPIRE", "greeting", "600"]);
+    pair.primary.cli(&["GET", "greeting"]);
+    let _ = pair.primary.try_cli(&["NOSUCHCOMMAND"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (role, server) in [("primary", &pair.primary), ("replica", &pair.replica)] {
+        let peer = Peer::redis(&server.url()).unwrap_or_else(|| {
+            panic!(
+                "{} not found: install the Debian package prometheus-redis-exporter (apt-get install prometheus-redis-exporter), or run scripts/test, which does",
+                support::REDIS_EXPORTER
+            )
+        });
+        let ours = exporter_with(
+            dir.path(),
+            &format!("redis:\n  {role}:\n    url: {}\n", server.url()),
+        );
+        let peer_text = support::get(peer.address, "/metrics", &[]).text();
+        let our_text = ours.get("/metrics", &[]).text();
+        assert_eq!(
+            value(&peer_text, "redis_up"),
+            Some(1.0),
+            "peer cannot reach the {role}"
+        );
+        let theirs = families(&peer_text);
+        let mine = families(&our_text);
+        let mut missing = Vec::new();
+        let mut mismatched = Vec::new();
+        for (name, (kind, labels)) in &theirs {
+            if PEER_ONLY.iter().any(|(prefix, _)| name.starts_with(prefix)) {
+                continue;
+            }
+            // The engine writes the up gauge; it is in the exposition like any family.
+            let Some((our_kind, our_labels)) = mine.get(name) else {
+                missing.push(name.clone());
+                continue;
+            };
+            let mut expected = labels.clone();
+            expected.insert("target".to_owned());
+            for (family, label) in NEWER_UPSTREAM_LABELS {
+                if family == name && our_labels.contains(*label) {
+                    expected.insert((*label).to_owned());
+                }
+            }
+            if *our_labels != expected {
+                mismatched.push(format!("{name}: labels {our_labels:?}, peer {labels:?}"));
+            }
+            let kind_ok = our_kind == kind
+                || (kind == "gauge"
+                    && our_kind == "counter"
+                    && COUNTERS_NOT_GAUGES.contains(&name.as_str()));
+            if !kind_ok {
+                mismatched.push(format!("{name}: type {our_kind}, peer {kind}"));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "{role}: families redis_exporter has and we do not:\n{}",
+            missing.join("\n")
+        );
+        assert!(mismatched.is_empty(), "{role}:\n{}", mismatched.join("\n"));
+    }
+}
