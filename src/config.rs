@@ -16,15 +16,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_collectors::Collector;
 use fanout_collectors::http::{
     Auth, HttpCollector, HttpSettings, SecretBytes, TlsSettings, TlsVersion,
 };
 use fanout_collectors::mysql::{
-    Address, MetricType, MysqlCollector, MysqlSettings, MysqlTls, QueryMetric, QuerySettings,
-    Scraper,
+    Address, MetricType, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper,
 };
-use fanout_collectors::redis::{CustomCommand, ParsedUrl, RedisCollector, RedisSettings, RedisTls};
+use fanout_collectors::redis::{CustomCommand, ParsedUrl, RedisCollector, RedisSettings};
+use fanout_collectors::{ClientTls, Collector};
 use figment::providers::{Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -940,39 +939,7 @@ impl Validator<'_> {
             raw.password,
             raw.password_file.as_deref(),
         );
-        let tls = raw.tls.map(|t| {
-            let tls_path = ["mysql", name, "tls"];
-            if t.server_name.is_some() {
-                // sqlx verifies the certificate against the host it connects to and has no separate
-                // name to send; accepting the key would promise a check that does not happen.
-                self.error(
-                    &[&tls_path[..], &["server_name"]].concat(),
-                    "not supported for mysql targets: the certificate is verified against the address's host name; use that name in address",
-                );
-            }
-            if t.min_version.is_some() {
-                self.error(
-                    &[&tls_path[..], &["min_version"]].concat(),
-                    "not supported for mysql targets",
-                );
-            }
-            MysqlTls {
-                ca_pem: t
-                    .ca_file
-                    .as_deref()
-                    .and_then(|f| self.read_file(&[&tls_path[..], &["ca_file"]].concat(), f)),
-                cert_pem: t
-                    .cert_file
-                    .as_deref()
-                    .and_then(|f| self.read_file(&[&tls_path[..], &["cert_file"]].concat(), f)),
-                key_pem: t
-                    .key_file
-                    .as_deref()
-                    .and_then(|f| self.read_file(&[&tls_path[..], &["key_file"]].concat(), f))
-                    .map(SecretBytes),
-                insecure_skip_verify: t.insecure_skip_verify,
-            }
-        });
+        let tls = raw.tls.map(|t| self.client_tls("mysql", name, t));
         // The server counts both in whole seconds; a fraction would be cut off silently.
         if raw
             .lock_wait_timeout
@@ -1056,6 +1023,33 @@ impl Validator<'_> {
         Some((settings, inline))
     }
 
+    /// A database target's `tls` section, files read. The drivers verify the certificate against the
+    /// host they connect to and have no separate name or version floor to set, so accepting those
+    /// keys would promise a check that does not happen.
+    fn client_tls(&mut self, kind: &str, name: &str, t: RawTls) -> ClientTls {
+        let tls_path = [kind, name, "tls"];
+        for (key, set) in [
+            ("server_name", t.server_name.is_some()),
+            ("min_version", t.min_version.is_some()),
+        ] {
+            if set {
+                self.error(
+                    &[&tls_path[..], &[key]].concat(),
+                    format!("not supported for {kind} targets: the certificate is verified against the host the target's address names"),
+                );
+            }
+        }
+        let mut read = |key: &str, file: Option<&Path>| {
+            file.and_then(|f| self.read_file(&[&tls_path[..], &[key]].concat(), f))
+        };
+        ClientTls {
+            ca_pem: read("ca_file", t.ca_file.as_deref()),
+            cert_pem: read("cert_file", t.cert_file.as_deref()),
+            key_pem: read("key_file", t.key_file.as_deref()).map(SecretBytes),
+            insecure_skip_verify: t.insecure_skip_verify,
+        }
+    }
+
     fn redis(&mut self, name: &str, raw: RawRedis) -> Option<RedisSettings> {
         let errors_before = self.errors.len();
         let url = match ParsedUrl::parse(raw.url.0.expose_secret()) {
@@ -1071,38 +1065,7 @@ impl Validator<'_> {
             raw.password,
             raw.password_file.as_deref(),
         );
-        let tls = raw.tls.map(|t| {
-            let tls_path = ["redis", name, "tls"];
-            for (key, set) in [
-                ("server_name", t.server_name.is_some()),
-                ("min_version", t.min_version.is_some()),
-            ] {
-                if set {
-                    // The redis client verifies the certificate against the URL's host and has no
-                    // separate name or version floor to set.
-                    self.error(
-                        &[&tls_path[..], &[key]].concat(),
-                        "not supported for redis targets",
-                    );
-                }
-            }
-            RedisTls {
-                ca_pem: t
-                    .ca_file
-                    .as_deref()
-                    .and_then(|f| self.read_file(&[&tls_path[..], &["ca_file"]].concat(), f)),
-                cert_pem: t
-                    .cert_file
-                    .as_deref()
-                    .and_then(|f| self.read_file(&[&tls_path[..], &["cert_file"]].concat(), f)),
-                key_pem: t
-                    .key_file
-                    .as_deref()
-                    .and_then(|f| self.read_file(&[&tls_path[..], &["key_file"]].concat(), f))
-                    .map(SecretBytes),
-                insecure_skip_verify: t.insecure_skip_verify,
-            }
-        });
+        let tls = raw.tls.map(|t| self.client_tls("redis", name, t));
         if self.errors.len() > errors_before {
             return None;
         }

@@ -8,9 +8,9 @@ mod support;
 #[path = "../collectors/tests/support/mariadb.rs"]
 mod mariadb;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use support::{Exporter, Peer, promtool_check, series, value, write};
+use support::{Exporter, Peer, compare_with_peer, families, promtool_check, series, value, write};
 
 /// promtool lint findings we accept, all on names inherited from mysqld_exporter that dashboards and
 /// alerts use as they are. Each entry is (name prefix, finding), matched against promtool's output.
@@ -64,59 +64,6 @@ const PEER_ONLY: &[(&str, &str)] = &[
     ("promhttp_", "peer runtime"),
     ("process_", "peer runtime"),
 ];
-
-/// name -> (TYPE, label names of its samples) for every family of an exposition.
-fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap();
-            out.entry(name.to_owned()).or_default().0 = kind.to_owned();
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let series = line.rsplit_once(' ').unwrap().0;
-        let (name, labels) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        let entry = out.entry(name.to_owned()).or_default();
-        for pair in split_labels(labels) {
-            entry.1.insert(pair.0);
-        }
-    }
-    out
-}
-
-/// `a="x",b="y"` into pairs; values may contain commas and escaped quotes.
-fn split_labels(labels: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = labels;
-    while let Some((name, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, n)) = chars.next() {
-                        value.push(n);
-                    }
-                }
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        out.push((name.trim_start_matches(',').to_owned(), value));
-        rest = &after[end..];
-    }
-    out
-}
 
 /// An exporter with both servers as targets, as the `exporter` account (whose password has `#`,
 /// quotes, a backslash and spaces), plus the directory holding its config.
@@ -275,31 +222,14 @@ fn names_types_and_labels_match_mysqld_exporter_on_the_same_replica() {
     );
     let theirs = families(&peer_text);
     let mine = families(&our_text);
-
-    let mut missing = Vec::new();
-    let mut mismatched = Vec::new();
-    for (name, (kind, labels)) in &theirs {
-        if PEER_ONLY.iter().any(|(prefix, _)| name.starts_with(prefix)) {
-            continue;
-        }
-        let Some((our_kind, our_labels)) = mine.get(name) else {
-            missing.push(name.clone());
-            continue;
-        };
-        // Ours adds `target`; the peer leaves ungrouped status variables untyped, ours types them.
-        let mut expected_labels = labels.clone();
-        expected_labels.insert("target".to_owned());
-        if *our_labels != expected_labels {
-            mismatched.push(format!("{name}: labels {our_labels:?}, peer {labels:?}"));
-        }
-        let kind_ok = match kind.as_str() {
-            "untyped" => our_kind == "counter" || our_kind == "gauge",
-            peer_kind => our_kind == peer_kind,
-        };
-        if !kind_ok {
-            mismatched.push(format!("{name}: type {our_kind}, peer {kind}"));
-        }
-    }
+    // The peer leaves ungrouped status variables untyped; ours types them.
+    let (missing, mismatched) = compare_with_peer(
+        &theirs,
+        &mine,
+        PEER_ONLY,
+        |_, peer, ours| peer == ours || peer == "untyped" && (ours == "counter" || ours == "gauge"),
+        &[],
+    );
     assert!(
         missing.is_empty(),
         "families mysqld_exporter has and we do not:\n{}",

@@ -8,10 +8,10 @@ mod support;
 #[path = "../collectors/tests/support/redis.rs"]
 mod redis_server;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use support::{Exporter, Peer, promtool_check, series, value, write};
+use support::{Exporter, Peer, compare_with_peer, families, promtool_check, series, value, write};
 
 /// promtool lint findings we accept, all on names inherited from redis_exporter that dashboards and
 /// alerts use as they are: (name, finding).
@@ -141,44 +141,6 @@ const COUNTERS_NOT_GAUGES: &[&str] = &[
 /// not: (family, label).
 const NEWER_UPSTREAM_LABELS: &[(&str, &str)] = &[("redis_instance_info", "master_replid")];
 
-/// name -> (TYPE, label names) of every family of an exposition.
-fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let mut types: BTreeMap<String, String> = BTreeMap::new();
-    let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap();
-            types.insert(name.to_owned(), kind.to_owned());
-            out.entry(name.to_owned()).or_default().0 = kind.to_owned();
-            continue;
-        }
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let series = line.rsplit_once(' ').unwrap().0;
-        let (name, labels) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        // `_sum`/`_count` of a summary belong to their family.
-        let family = [
-            name,
-            name.trim_end_matches("_sum"),
-            name.trim_end_matches("_count"),
-        ]
-        .into_iter()
-        .find(|n| types.contains_key(*n))
-        .unwrap_or(name);
-        let entry = out.entry(family.to_owned()).or_default();
-        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
-            if let Some((label, _)) = pair.split_once('=') {
-                entry.1.insert(label.trim_start_matches(',').to_owned());
-            }
-        }
-    }
-    out
-}
-
 /// The built exporter on a free port with `yaml` as its config, written to `dir`.
 fn exporter_with(dir: &Path, yaml: &str) -> Exporter {
     let config = write(dir, "config.yaml", yaml);
@@ -304,35 +266,16 @@ fn names_types_and_labels_match_redis_exporter_on_the_same_servers() {
         );
         let theirs = families(&peer_text);
         let mine = families(&our_text);
-        let mut missing = Vec::new();
-        let mut mismatched = Vec::new();
-        for (name, (kind, labels)) in &theirs {
-            if PEER_ONLY.iter().any(|(prefix, _)| name.starts_with(prefix)) {
-                continue;
-            }
-            // The engine writes the up gauge; it is in the exposition like any family.
-            let Some((our_kind, our_labels)) = mine.get(name) else {
-                missing.push(name.clone());
-                continue;
-            };
-            let mut expected = labels.clone();
-            expected.insert("target".to_owned());
-            for (family, label) in NEWER_UPSTREAM_LABELS {
-                if family == name && our_labels.contains(*label) {
-                    expected.insert((*label).to_owned());
-                }
-            }
-            if *our_labels != expected {
-                mismatched.push(format!("{name}: labels {our_labels:?}, peer {labels:?}"));
-            }
-            let kind_ok = our_kind == kind
-                || (kind == "gauge"
-                    && our_kind == "counter"
-                    && COUNTERS_NOT_GAUGES.contains(&name.as_str()));
-            if !kind_ok {
-                mismatched.push(format!("{name}: type {our_kind}, peer {kind}"));
-            }
-        }
+        let (missing, mismatched) = compare_with_peer(
+            &theirs,
+            &mine,
+            PEER_ONLY,
+            |name, peer, ours| {
+                peer == ours
+                    || peer == "gauge" && ours == "counter" && COUNTERS_NOT_GAUGES.contains(&name)
+            },
+            NEWER_UPSTREAM_LABELS,
+        );
         assert!(
             missing.is_empty(),
             "{role}: families redis_exporter has and we do not:\n{}",

@@ -109,6 +109,33 @@ pub trait Collector: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Client TLS settings of a database target, file contents already read by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// PEM CA bundle to verify the server against instead of the bundled web roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate, for servers that ask for one.
+    pub cert_pem: Option<Vec<u8>>,
+    /// PEM private key of the client certificate.
+    pub key_pem: Option<http::SecretBytes>,
+    /// Encrypt without verifying the server's certificate.
+    pub insecure_skip_verify: bool,
+}
+
+impl ClientTls {
+    /// Check the material the way the HTTP prober loads it (PEM blocks readable, certificate and key
+    /// given together and matching), since the database drivers only load it at connect time.
+    pub(crate) fn check(&self) -> Result<(), SettingsError> {
+        http::check_tls_material(&http::TlsSettings {
+            ca_pem: self.ca_pem.clone(),
+            cert_pem: self.cert_pem.clone(),
+            key_pem: self.key_pem.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            ..http::TlsSettings::default()
+        })
+    }
+}
+
 /// Why settings could not be turned into a collector (bad TLS material, an invalid query definition).
 ///
 /// `field` is the setting's dotted path below the target (`url`, `tls.ca_file`, `queries.2.values`), so

@@ -285,9 +285,11 @@ fn redis_mistakes_name_the_key_and_line_without_quoting_the_url() {
         "{e}"
     );
     let e = error("redis:\n  cache:\n    url: rediss://x\n    tls: {server_name: y}\n");
-    assert_eq!(
-        e,
-        "config.yaml:4: redis.cache.tls.server_name: not supported for redis targets"
+    assert!(
+        e.starts_with(
+            "config.yaml:4: redis.cache.tls.server_name: not supported for redis targets"
+        ),
+        "{e}"
     );
 }
 

@@ -246,6 +246,109 @@ pub fn promtool_check(body: &[u8]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Every family of an exposition: name -> (TYPE, label names of its samples). The `_bucket`, `_sum`
+/// and `_count` series of a histogram or summary count under their family.
+pub type Shapes = std::collections::BTreeMap<String, (String, std::collections::BTreeSet<String>)>;
+
+/// The [`Shapes`] of an exposition.
+pub fn families(text: &str) -> Shapes {
+    let mut out = Shapes::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE line has a type");
+            out.entry(name.to_owned()).or_default().0 = kind.to_owned();
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let series = line.rsplit_once(' ').expect("sample line has a value").0;
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.strip_suffix('}').unwrap_or(l)),
+            None => (series, ""),
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|suffix| name.strip_suffix(suffix))
+            .find(|base| {
+                out.get(*base)
+                    .is_some_and(|(kind, _)| kind == "histogram" || kind == "summary")
+            })
+            .unwrap_or(name)
+            .to_owned();
+        let entry = out.entry(family).or_default();
+        for (label, _) in split_labels(labels) {
+            entry.1.insert(label);
+        }
+    }
+    out
+}
+
+/// `a="x",b="y"` into pairs; values may contain commas and escaped quotes.
+pub fn split_labels(labels: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = labels;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((name.trim_start_matches(',').to_owned(), value));
+        rest = &after[end..];
+    }
+    out
+}
+
+/// Compare a peer exporter's families with ours: the peer's families we lack (other than
+/// `peer_only` prefixes), and the ones whose label names (ours add `target`, and may add the
+/// `extra_labels` a newer upstream has) or type (`type_ok(name, peer's, ours)`) differ.
+pub fn compare_with_peer(
+    theirs: &Shapes,
+    mine: &Shapes,
+    peer_only: &[(&str, &str)],
+    type_ok: impl Fn(&str, &str, &str) -> bool,
+    extra_labels: &[(&str, &str)],
+) -> (Vec<String>, Vec<String>) {
+    let mut missing = Vec::new();
+    let mut mismatched = Vec::new();
+    for (name, (kind, labels)) in theirs {
+        if peer_only.iter().any(|(prefix, _)| name.starts_with(prefix)) {
+            continue;
+        }
+        let Some((our_kind, our_labels)) = mine.get(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        let mut expected = labels.clone();
+        expected.insert("target".to_owned());
+        for (family, label) in extra_labels {
+            if family == name && our_labels.contains(*label) {
+                expected.insert((*label).to_owned());
+            }
+        }
+        if *our_labels != expected {
+            mismatched.push(format!("{name}: labels {our_labels:?}, peer {labels:?}"));
+        }
+        if !type_ok(name, kind, our_kind) {
+            mismatched.push(format!("{name}: type {our_kind}, peer {kind}"));
+        }
+    }
+    (missing, mismatched)
+}
+
 /// Every series (name and labels) of an exposition, in order.
 pub fn series(text: &str) -> Vec<&str> {
     text.lines()

@@ -32,7 +32,6 @@ use super::{
     Flavor, MysqlSettings, QuerySettings, Rows, Scraper, ServerInfo, Shared, collector_metrics,
     custom, scrapers,
 };
-use crate::http::{TlsSettings, check_tls_material};
 use crate::{CollectError, Families, Outcome, SettingsError};
 
 /// Extra time a statement may take past its server-side limit before the connection is given up.
@@ -122,13 +121,7 @@ impl Pool {
         options = match &settings.tls {
             None => options.ssl_mode(MySqlSslMode::Preferred),
             Some(tls) => {
-                check_tls_material(&TlsSettings {
-                    ca_pem: tls.ca_pem.clone(),
-                    cert_pem: tls.cert_pem.clone(),
-                    key_pem: tls.key_pem.clone(),
-                    insecure_skip_verify: tls.insecure_skip_verify,
-                    ..TlsSettings::default()
-                })?;
+                tls.check()?;
                 let mut o = options.ssl_mode(if tls.insecure_skip_verify {
                     MySqlSslMode::Required
                 } else {

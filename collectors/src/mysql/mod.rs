@@ -128,22 +128,11 @@ impl fmt::Display for Address {
     }
 }
 
-/// Client TLS settings, file contents already read by the caller.
-///
-/// Any of them turns verification on (the server's certificate must chain to `ca_pem`, or to the
-/// bundled web roots without it, and match the host); `insecure_skip_verify` keeps TLS required but
-/// unverified. A client certificate works with or without a CA (mysqld_exporter ignores it without one).
-#[derive(Debug, Clone, Default)]
-pub struct MysqlTls {
-    /// PEM CA bundle to verify the server against.
-    pub ca_pem: Option<Vec<u8>>,
-    /// PEM client certificate, for accounts that `REQUIRE X509`.
-    pub cert_pem: Option<Vec<u8>>,
-    /// PEM private key of the client certificate.
-    pub key_pem: Option<SecretBytes>,
-    /// Encrypt without verifying the server's certificate.
-    pub insecure_skip_verify: bool,
-}
+/// Client TLS of a MySQL target. Any setting turns verification on (the server's certificate must
+/// chain to `ca_pem`, or to the bundled web roots without it, and match the host);
+/// `insecure_skip_verify` keeps TLS required but unverified. A client certificate (for accounts that
+/// `REQUIRE X509`) works with or without a CA; mysqld_exporter ignores it without one.
+pub use crate::ClientTls as MysqlTls;
 
 /// A sub-collector, named as mysqld_exporter's `--collect.<name>` flags name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

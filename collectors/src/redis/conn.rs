@@ -20,7 +20,6 @@ use tokio::time::{Instant, timeout_at};
 
 use super::info::{self, Info, LatencyEvent};
 use super::{RedisAddress, RedisSettings, keys};
-use crate::http::{TlsSettings, check_tls_material};
 use crate::{CollectError, Families, Outcome, SettingsError};
 
 /// `CONFIG GET` parameters the `redis_config_*` families and the keyspace zero-fill need.
@@ -93,13 +92,7 @@ impl Target {
             .set_redis_settings(redis_info);
         let client = match &settings.tls {
             Some(tls) if tls.ca_pem.is_some() || tls.cert_pem.is_some() => {
-                check_tls_material(&TlsSettings {
-                    ca_pem: tls.ca_pem.clone(),
-                    cert_pem: tls.cert_pem.clone(),
-                    key_pem: tls.key_pem.clone(),
-                    insecure_skip_verify: tls.insecure_skip_verify,
-                    ..TlsSettings::default()
-                })?;
+                tls.check()?;
                 let client_tls = match (&tls.cert_pem, &tls.key_pem) {
                     (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
                         client_cert: cert.clone(),

@@ -171,18 +171,9 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Client TLS settings, file contents already read by the caller.
-#[derive(Debug, Clone, Default)]
-pub struct RedisTls {
-    /// PEM CA bundle to verify the server against instead of the bundled web roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// PEM client certificate, for servers with `tls-auth-clients yes`.
-    pub cert_pem: Option<Vec<u8>>,
-    /// PEM private key of the client certificate.
-    pub key_pem: Option<SecretBytes>,
-    /// Encrypt without verifying the server's certificate.
-    pub insecure_skip_verify: bool,
-}
+/// Client TLS of a Redis target: `ca_pem` replaces the bundled web roots, a client certificate is
+/// for servers with `tls-auth-clients yes`.
+pub use crate::ClientTls as RedisTls;
 
 /// Limits of one scrape's key checks: keys looked at (SCAN results and single keys together) and
 /// wall time. Hitting either stops the checks for that scrape and is reported by a gauge.
