@@ -1483,10 +1483,10 @@ async fn off_by_default_sub_collectors_on_a_live_server() {
     ];
     settings.table_schemas = vec![schema.to_owned()];
     let collector = MysqlCollector::new(settings).unwrap();
-    // A first scrape leaves the collector two idle connections (a scrape with several steps opens a
-    // second one when a slot is free), so the scrape below has a connection open besides the one
-    // the processlist statement runs on, which must be left out as well.
-    scrape_ok(&collector).await;
+    // Two overlapping scrapes leave the collector two idle connections, so the scrape below has a
+    // connection open besides the one the processlist statement runs on, which must be left out as
+    // well. (One scrape alone opens its second connection only when the slot is free at that moment.)
+    tokio::join!(scrape_ok(&collector), scrape_ok(&collector));
     assert_eq!(
         count_connections(&mut root, "exporter").await,
         3,
