@@ -3,12 +3,15 @@
 //!
 //! # Refused commands
 //! Managed services disable `CONFIG` or `LATENCY`, ACL users may lack them, and old servers do not
-//! know `INFO ALL`. A command the server refuses is remembered with the connection and not sent
-//! again until the connection is rebuilt, so the server's error counters (`errorstat_ERR`,
-//! `total_error_replies`) do not grow with every scrape, and the log says it once.
+//! know `INFO ALL`. A command the server refuses for good (`NOPERM`, unknown command or subcommand,
+//! wrong arguments) is remembered with the connection and not sent again for an hour or until the
+//! connection is rebuilt, so the server's error counters (`errorstat_*`, `total_error_replies`) do
+//! not grow with every scrape, and the log says it once. A transient error (`BUSY` during a long
+//! script, `LOADING`, `MASTERDOWN`, ...) fails that scrape's part only and is not remembered.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
@@ -32,6 +35,9 @@ const CONFIG_PARAMETERS: [&str; 6] = [
     "databases",
 ];
 
+/// How long a permanent refusal is remembered: an ACL fixed later takes effect within the hour.
+const REFUSAL_TTL: Duration = Duration::from_secs(3600);
+
 /// One target: its client (address, credentials, TLS) and the connection kept between scrapes.
 pub(super) struct Target {
     pub(super) settings: RedisSettings,
@@ -39,15 +45,29 @@ pub(super) struct Target {
     client: Client,
     /// `host:port` or the socket path, for messages.
     endpoint: String,
+    /// The kept connection. Held while connecting, so concurrent scrapes after a failure open one
+    /// connection, not one each.
     cached: tokio::sync::Mutex<Option<Cached>>,
+    /// Numbers connections, so that a late failure on an old one never drops a newer one.
+    generation: AtomicU64,
 }
 
 /// A live connection and what we learned on it.
 #[derive(Clone)]
-struct Cached {
+pub(super) struct Cached {
     conn: MultiplexedConnection,
-    /// Commands the server refused on this connection, by their pipeline name.
-    refused: BTreeSet<&'static str>,
+    id: u64,
+    /// Commands the server refused for good on this connection, by name, and when.
+    refused: BTreeMap<&'static str, std::time::Instant>,
+}
+
+impl Cached {
+    /// Whether `command` was refused on this connection within the last [`REFUSAL_TTL`].
+    pub(super) fn refuses(&self, command: &str) -> bool {
+        self.refused
+            .get(command)
+            .is_some_and(|at| at.elapsed() < REFUSAL_TTL)
+    }
 }
 
 impl Target {
@@ -116,6 +136,7 @@ impl Target {
             client,
             endpoint,
             cached: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -139,7 +160,11 @@ impl Target {
         deadline: Instant,
         budget: Duration,
     ) -> Result<Cached, CollectError> {
-        if let Some(cached) = self.cached.lock().await.as_ref() {
+        let mut kept = match timeout_at(deadline, self.cached.lock()).await {
+            Ok(guard) => guard,
+            Err(_) => return Err(CollectError::Timeout(budget)),
+        };
+        if let Some(cached) = kept.as_ref() {
             return Ok(cached.clone());
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -160,24 +185,40 @@ impl Target {
         };
         let cached = Cached {
             conn,
-            refused: BTreeSet::new(),
+            id: self.generation.fetch_add(1, Ordering::Relaxed),
+            refused: BTreeMap::new(),
         };
-        *self.cached.lock().await = Some(cached.clone());
+        *kept = Some(cached.clone());
         Ok(cached)
     }
 
-    /// Forget the connection: the next scrape connects anew.
-    async fn drop_connection(&self) {
-        *self.cached.lock().await = None;
+    /// Forget connection `id`, if it is still the kept one: the next scrape connects anew.
+    async fn drop_connection(&self, id: u64) {
+        let mut kept = self.cached.lock().await;
+        if kept.as_ref().is_some_and(|c| c.id == id) {
+            *kept = None;
+        }
     }
 
-    /// Remember that the server refused `command` on the current connection.
-    async fn refuse(&self, command: &'static str, error: &redis::RedisError) {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_mut()
-            && c.refused.insert(command)
+    /// Handle a command's error: remember a permanent refusal on connection `id`; anything else is
+    /// this scrape's error only.
+    async fn refused(
+        &self,
+        id: u64,
+        command: &'static str,
+        error: redis::RedisError,
+        errors: &mut Vec<CollectError>,
+    ) {
+        if !is_permanent_refusal(&error) {
+            errors.push(self.protocol_error(error));
+            return;
+        }
+        let mut kept = self.cached.lock().await;
+        if let Some(c) = kept.as_mut().filter(|c| c.id == id)
+            && !c.refuses(command)
         {
-            tracing::info!(endpoint = %self.endpoint, command, error = %error, "the server refuses this command; not sending it again on this connection");
+            c.refused.insert(command, std::time::Instant::now());
+            tracing::info!(endpoint = %self.endpoint, command, error = %error, "the server refuses this command; not sending it again on this connection for an hour");
         }
     }
 }
@@ -185,6 +226,30 @@ impl Target {
 /// Whether an error is the server refusing a command (as opposed to the connection failing).
 pub(super) fn is_refusal(e: &redis::RedisError) -> bool {
     e.code().is_some() && !e.is_io_error() && !e.is_timeout() && !e.is_connection_dropped()
+}
+
+/// Whether the server will refuse the command every time: a missing ACL permission, a command or
+/// subcommand it does not know (renamed, disabled, too old), or arguments it does not take. `BUSY`,
+/// `LOADING`, `MASTERDOWN` and the like pass.
+pub(super) fn is_permanent_refusal(e: &redis::RedisError) -> bool {
+    if !is_refusal(e) {
+        return false;
+    }
+    match e.code() {
+        Some("NOPERM") => true,
+        Some("ERR") => {
+            let detail = e.detail().unwrap_or_default().to_ascii_lowercase();
+            [
+                "unknown command",
+                "unknown subcommand",
+                "wrong number of arguments",
+                "syntax error",
+            ]
+            .iter()
+            .any(|m| detail.contains(m))
+        }
+        _ => false,
+    }
 }
 
 /// One scrape of one target.
@@ -211,10 +276,10 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         .settings
         .config_command
         .as_deref()
-        .filter(|_| !cached.refused.contains("config"));
+        .filter(|_| !cached.refuses("config"));
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
-    let info_all = !cached.refused.contains("info all");
+    let info_all = !cached.refuses("info all");
     if info_all {
         pipe.cmd("INFO").arg("ALL");
     } else {
@@ -225,11 +290,11 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
             pipe.cmd(config).arg("GET").arg(parameter);
         }
     }
-    let latency = !cached.refused.contains("latency");
+    let latency = !cached.refuses("latency");
     if latency {
         pipe.cmd("LATENCY").arg("LATEST");
     }
-    let slowlog = !cached.refused.contains("slowlog");
+    let slowlog = !cached.refuses("slowlog");
     if slowlog {
         pipe.cmd("SLOWLOG").arg("LEN");
         pipe.cmd("SLOWLOG").arg("GET").arg(1);
@@ -238,7 +303,7 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         match timeout_at(deadline, pipe.query_async(&mut conn)).await {
             Ok(Ok(replies)) => replies,
             Ok(Err(e)) => {
-                target.drop_connection().await;
+                target.drop_connection(cached.id).await;
                 let error = if e.is_timeout() {
                     CollectError::Timeout(budget)
                 } else {
@@ -248,7 +313,7 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
                 return Outcome::down(out.finish(), error);
             }
             Err(_) => {
-                target.drop_connection().await;
+                target.drop_connection(cached.id).await;
                 scrape_metrics(&mut out, started, Some(connect_time));
                 return Outcome::down(out.finish(), CollectError::Timeout(budget));
             }
@@ -258,13 +323,14 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
     // INFO ALL, or plain INFO on servers that refuse ALL (then again from the next scrape on).
     let info_text = match replies.next() {
         Some(Ok(value)) => text(&value),
-        Some(Err(e)) if info_all && is_refusal(&e) => {
-            target.refuse("info all", &e).await;
+        Some(Err(e)) if info_all && is_permanent_refusal(&e) => {
+            let mut ignored = Vec::new();
+            target.refused(cached.id, "info all", e, &mut ignored).await;
             let plain: redis::RedisResult<redis::Value> =
                 match timeout_at(deadline, redis::cmd("INFO").query_async(&mut conn)).await {
                     Ok(r) => r,
                     Err(_) => {
-                        target.drop_connection().await;
+                        target.drop_connection(cached.id).await;
                         scrape_metrics(&mut out, started, Some(connect_time));
                         return Outcome::down(out.finish(), CollectError::Timeout(budget));
                     }
@@ -272,6 +338,9 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
             match plain {
                 Ok(value) => text(&value),
                 Err(e) => {
+                    if !is_refusal(&e) {
+                        target.drop_connection(cached.id).await;
+                    }
                     scrape_metrics(&mut out, started, Some(connect_time));
                     return Outcome::down(out.finish(), target.protocol_error(e));
                 }
@@ -279,7 +348,7 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         }
         Some(Err(e)) => {
             if !is_refusal(&e) {
-                target.drop_connection().await;
+                target.drop_connection(cached.id).await;
             }
             scrape_metrics(&mut out, started, Some(connect_time));
             return Outcome::down(out.finish(), target.protocol_error(e));
@@ -300,8 +369,7 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         for _ in CONFIG_PARAMETERS {
             match replies.next() {
                 Some(Ok(value)) => config_pairs.extend(pairs(&value)),
-                Some(Err(e)) if is_refusal(&e) => target.refuse("config", &e).await,
-                Some(Err(e)) => errors.push(target.protocol_error(e)),
+                Some(Err(e)) => target.refused(cached.id, "config", e, &mut errors).await,
                 None => {}
             }
         }
@@ -327,8 +395,7 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
     if latency {
         match replies.next() {
             Some(Ok(value)) => info::latency_families(&latency_events(&value), &mut out),
-            Some(Err(e)) if is_refusal(&e) => target.refuse("latency", &e).await,
-            Some(Err(e)) => errors.push(target.protocol_error(e)),
+            Some(Err(e)) => target.refused(cached.id, "latency", e, &mut errors).await,
             None => {}
         }
     }
@@ -340,15 +407,14 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
                 let length = integer(&length).unwrap_or_default();
                 info::slowlog_families(length, slowlog_last(&last), &mut out);
             }
-            (Some(Err(e)), _) | (_, Some(Err(e))) if is_refusal(&e) => {
-                target.refuse("slowlog", &e).await;
+            (Some(Err(e)), _) | (_, Some(Err(e))) => {
+                target.refused(cached.id, "slowlog", e, &mut errors).await;
             }
-            (Some(Err(e)), _) | (_, Some(Err(e))) => errors.push(target.protocol_error(e)),
             _ => {}
         }
     }
 
-    if info.get("cluster_enabled") == Some("1") && !cached.refused.contains("cluster info") {
+    if info.get("cluster_enabled") == Some("1") && !cached.refuses("cluster info") {
         match timeout_at(
             deadline,
             redis::cmd("CLUSTER")
@@ -362,26 +428,38 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
                     info::cluster_families(&t, &mut out);
                 }
             }
-            Ok(Err(e)) if is_refusal(&e) => target.refuse("cluster info", &e).await,
-            Ok(Err(e)) => errors.push(target.protocol_error(e)),
-            Err(_) => errors.push(CollectError::Timeout(budget)),
+            Ok(Err(e)) => {
+                target
+                    .refused(cached.id, "cluster info", e, &mut errors)
+                    .await
+            }
+            Err(_) => {
+                target.drop_connection(cached.id).await;
+                errors.push(CollectError::Timeout(budget));
+            }
         }
     }
 
-    let key_errors = keys::collect(
+    let report = keys::collect(
         &target.settings,
         &mut conn,
         deadline,
+        budget,
         &target.endpoint,
+        |command| cached.refuses(command),
         &mut out,
     )
     .await;
-    let broken = key_errors
+    let broken = report
+        .errors
         .iter()
         .any(|e| matches!(e, CollectError::Timeout(_)));
-    errors.extend(key_errors);
+    errors.extend(report.errors);
+    for (command, e) in report.refused {
+        target.refused(cached.id, command, e, &mut errors).await;
+    }
     if broken {
-        target.drop_connection().await;
+        target.drop_connection(cached.id).await;
     }
 
     scrape_metrics(&mut out, started, Some(connect_time));

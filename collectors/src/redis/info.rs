@@ -88,6 +88,62 @@ struct Mapping {
     scale: f64,
 }
 
+/// Families this collector builds itself besides the INFO field map (which [`is_builtin`] also
+/// consults), so a custom command cannot take one of their names.
+const STRUCTURED: &[&str] = &[
+    "redis_active_time_io_thread_seconds_total",
+    "redis_commands_duration_seconds_total",
+    "redis_commands_failed_calls_total",
+    "redis_commands_rejected_calls_total",
+    "redis_commands_total",
+    "redis_config_client_output_buffer_limit_bytes",
+    "redis_config_client_output_buffer_limit_overcome_seconds",
+    "redis_config_io_threads",
+    "redis_config_maxclients",
+    "redis_config_maxmemory",
+    "redis_config_repl_backlog_size",
+    "redis_connected_slave_lag_seconds",
+    "redis_connected_slave_offset_bytes",
+    "redis_db_avg_ttl_seconds",
+    "redis_db_keys",
+    "redis_db_keys_cached",
+    "redis_db_keys_expiring",
+    "redis_db_keys_with_expiring_items",
+    "redis_errors_total",
+    "redis_instance_info",
+    "redis_key_size",
+    "redis_key_value",
+    "redis_keys_count",
+    "redis_last_slow_execution_duration_seconds",
+    "redis_latency_percentiles_usec",
+    "redis_latency_spike_duration_seconds",
+    "redis_latency_spike_last",
+    "redis_master_last_io_seconds_ago",
+    "redis_master_link_up",
+    "redis_master_sync_in_progress",
+    "redis_slave_info",
+    "redis_slave_repl_offset",
+    "redis_slowlog_last_id",
+    "redis_slowlog_length",
+    "redis_start_time_seconds",
+    "redis_up",
+];
+
+/// Whether the collector itself may build a family called `name` (or one that a summary's
+/// `_sum`/`_count` series would clash with).
+pub(crate) fn is_builtin(name: &str) -> bool {
+    let base = name
+        .strip_suffix("_sum")
+        .or_else(|| name.strip_suffix("_count"))
+        .unwrap_or(name);
+    STRUCTURED.contains(&name)
+        || STRUCTURED.contains(&base)
+        || name.starts_with("redis_cluster_")
+        || name.starts_with("redis_exporter_")
+        || name.starts_with("fanout_exporter_")
+        || FIELDS.values().any(|m| m.metric == name)
+}
+
 /// INFO fields exported as a gauge of the same name.
 const GAUGES_SAME_NAME: &[&str] = &[
     // Server
