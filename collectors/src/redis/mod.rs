@@ -104,6 +104,12 @@ impl ParsedUrl {
                 if path.is_empty() || path == "/" {
                     return Err("a unix URL needs a socket path (unix:///run/redis.sock)".into());
                 }
+                if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+                    return Err(
+                        "a unix URL holds the socket path only: set user and password as their own keys"
+                            .into(),
+                    );
+                }
                 return Ok(Self {
                     address: RedisAddress::Unix(PathBuf::from(path)),
                     tls: false,
@@ -297,5 +303,61 @@ impl Collector for RedisCollector {
 
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome> {
         Box::pin(conn::collect(Arc::clone(&self.inner), deadline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn urls_give_address_tls_db_and_credentials() {
+        let u = ParsedUrl::parse("redis://cache.internal:6380/2").unwrap();
+        assert_eq!(
+            u.address,
+            RedisAddress::Tcp {
+                host: "cache.internal".into(),
+                port: 6380
+            }
+        );
+        assert!(!u.tls);
+        assert_eq!(u.db, 2);
+        assert!(u.user.is_none() && u.password.is_none());
+
+        let u = ParsedUrl::parse("rediss://app:p%40ss%23w@[::1]").unwrap();
+        assert!(u.tls);
+        assert_eq!(u.address.to_string(), "[::1]:6379");
+        assert_eq!(u.user.as_deref(), Some("app"));
+        assert_eq!(u.password.as_ref().unwrap().expose_secret(), "p@ss#w");
+        assert_eq!(u.db, 0);
+
+        assert!(!ParsedUrl::parse("valkey://v").unwrap().tls);
+        assert!(ParsedUrl::parse("valkeys://v").unwrap().tls);
+        assert_eq!(
+            ParsedUrl::parse("unix:///run/redis.sock").unwrap().address,
+            RedisAddress::Unix("/run/redis.sock".into())
+        );
+    }
+
+    #[test]
+    fn url_errors_and_debug_never_show_the_password() {
+        let u = ParsedUrl::parse("redis://:topsecret@h").unwrap();
+        assert!(!format!("{u:?}").contains("topsecret"));
+        let settings = RedisSettings::new(u);
+        assert!(!format!("{settings:?}").contains("topsecret"));
+        for bad in [
+            "http://u:topsecret@h/",
+            "redis://u:topsecret@h/x",
+            "redis://u:topsecret@h/-1",
+            "redis://u:top%zzsecret@h/",
+            "unix://u:topsecret@/run/redis.sock",
+            "unix:///",
+            "redis://",
+        ] {
+            let e = ParsedUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("topsecret"), "{bad}: {e}");
+        }
     }
 }
