@@ -137,6 +137,47 @@ pub fn parse_pairs(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// One command as RESP, for [`Redis::pipe`]: arguments are raw bytes (key names that are not UTF-8,
+/// values longer than a command-line argument may be).
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A `redis-cli` running in the background (a long command); killed and reaped when dropped.
+#[derive(Debug)]
+pub struct Background(Option<Child>);
+
+impl Background {
+    /// Wait up to `timeout` for it to exit; its output. Panics on timeout.
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        let start = Instant::now();
+        let child = self.0.as_mut().unwrap();
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < timeout,
+                "background redis-cli still running after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Redis {
     /// Start a server on a free port; returns once it answers PING.
     pub fn start(opts: Opts) -> Self {
@@ -354,6 +395,18 @@ impl Redis {
             output.status.success() && text.contains("errors: 0"),
             "redis-cli --pipe failed:\n{text}"
         );
+    }
+
+    /// Start one command as the default user in the background (its output captured).
+    pub fn cli_background(&self, args: &[&str]) -> Background {
+        let child = self
+            .cli_command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running redis-cli: {e}: {INSTALL_HINT}"));
+        Background(Some(child))
     }
 
     /// `INFO <section>` as `key -> value`.
