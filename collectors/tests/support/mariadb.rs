@@ -1,27 +1,21 @@
 //! Real MariaDB servers for the MySQL collector's tests: one `mariadbd` per [`Mariadb`], on a free
 //! port of 127.0.0.1 and a fresh temporary directory, plus a primary+replica pair.
 //!
-//! # Cleanup
-//! Every server process gets a watchdog: a tiny `sh` whose stdin is a pipe whose only write end this
-//! test process holds (std opens it close-on-exec, so no other child inherits it). The watchdog blocks
-//! in `read` on that pipe. When the test process ends in any way (returns, panics, is killed with
-//! SIGKILL), the kernel closes the write end, `read` sees end-of-file, and the watchdog kills the server
-//! with SIGKILL and removes the temporary directory. Servers owned by a test are cleaned up earlier by
-//! `Drop` (server killed and reaped, watchdog killed before it acts, directory removed); servers shared
-//! through a `static` are never dropped and rely on the watchdog at process exit. The server pid cannot
-//! be reused while the watchdog may signal it: the server is our unreaped child until we wait for it,
-//! and we kill the watchdog before reaping the server on every path ([`Mariadb::stop`], `Drop`).
+//! Cleanup: each server runs under a watchdog that kills it when the test process dies; see watched.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+// Each harness has its own copy; a crate including both (benches/scrape.rs) loads the file twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "watched.rs"]
+mod watched;
+
 use std::fs;
-use std::io::ErrorKind;
-use std::net::Ipv4Addr;
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use watched::Watched;
 
 const INSTALL_HINT: &str = "install mariadb-server (apt-get install mariadb-server)";
 
@@ -60,8 +54,7 @@ pub struct Mariadb {
     dir: PathBuf,
     port: u16,
     opts: Opts,
-    server: Option<Child>,
-    watchdog: Option<Child>,
+    server: Option<Watched>,
 }
 
 fn need(binary: &str) {
@@ -83,29 +76,9 @@ fn program(binary: &str) -> PathBuf {
     on_path.unwrap_or(sbin)
 }
 
-/// A fresh directory under the system temp dir, unique to this process and call.
-fn temp_dir() -> PathBuf {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "fanout-mariadb-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir(&dir).unwrap();
-    dir
-}
-
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
-    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    watched::free_port_except(&[])
 }
 
 /// A string as a single-quoted SQL literal.
@@ -128,11 +101,10 @@ impl Mariadb {
     pub fn start(opts: Opts) -> Self {
         // Built first so that `Drop` removes the directory whatever fails below.
         let mut server = Self {
-            dir: temp_dir(),
+            dir: watched::temp_dir("fanout-mariadb"),
             port: 0,
             opts,
             server: None,
-            watchdog: None,
         };
         let data = server.dir.join("data");
         // A private tmpdir: bootstrap servers running side by side must not meet in /tmp.
@@ -204,38 +176,13 @@ impl Mariadb {
         } else {
             command.arg("--relay-log=relay-bin");
         }
-        let server = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let server = Watched::spawn(&mut command, &self.dir)
             .unwrap_or_else(|e| panic!("running mariadbd: {e}: {INSTALL_HINT}"));
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(
-                // $0: server pid, $1: directory. `read` returns only at end-of-file: this test
-                // process is gone. Kill the server, give it a moment to go, remove its files.
-                r#"read -r _ignored; kill -KILL "$0" 2>/dev/null; i=0; while kill -0 "$0" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf "$1""#,
-            )
-            .arg(server.id().to_string())
-            .arg(&self.dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
         self.server = Some(server);
-        match watchdog {
-            Ok(watchdog) => self.watchdog = Some(watchdog),
-            Err(e) => {
-                self.kill();
-                panic!("starting the watchdog shell: {e}");
-            }
-        }
         let start = Instant::now();
         loop {
             if let Some(status) = self.server.as_mut().unwrap().try_wait().unwrap() {
                 self.server = None;
-                self.kill();
                 return Err(format!("exited with {status}:\n{}", self.error_log()));
             }
             if self
@@ -248,7 +195,7 @@ impl Mariadb {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(30) {
-                self.kill();
+                self.server = None;
                 return Err(format!("not ready after 30 s:\n{}", self.error_log()));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -355,22 +302,10 @@ impl Mariadb {
 
     /// Stop the server with SIGTERM and wait for it to exit. The data directory stays.
     pub fn stop(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut server) = self.server.take() {
-            let status = Command::new("kill")
-                .args(["-TERM", &server.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "kill -TERM failed");
-            let start = Instant::now();
-            while server.try_wait().unwrap().is_none() {
-                if start.elapsed() > Duration::from_secs(30) {
-                    let _ = server.kill();
-                    let _ = server.wait();
-                    panic!("mariadbd ignored SIGTERM for 30 s:\n{}", self.error_log());
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if let Some(server) = self.server.take()
+            && let Err(e) = server.signal_and_reap("-TERM", Duration::from_secs(30))
+        {
+            panic!("mariadbd {e}:\n{}", self.error_log());
         }
     }
 
@@ -381,32 +316,13 @@ impl Mariadb {
             panic!("mariadbd did not restart on port {}:\n{log}", self.port);
         }
     }
-
-    fn stop_watchdog(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-        }
-    }
-
-    /// Kill the watchdog, then the server (SIGKILL), reaping both.
-    fn kill(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut server) = self.server.take() {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
 }
 
 impl Drop for Mariadb {
     fn drop(&mut self) {
-        self.kill();
-        if let Err(e) = fs::remove_dir_all(&self.dir)
-            && e.kind() != ErrorKind::NotFound
-        {
-            eprintln!("removing {}: {e}", self.dir.display());
-        }
+        // Watchdog, then server, killed and reaped before the directory goes.
+        self.server = None;
+        watched::remove_dir(&self.dir);
     }
 }
 

@@ -2,27 +2,21 @@
 //! free port of 127.0.0.1 and a fresh temporary directory (its `--dir`, log, TLS files), plus a
 //! primary+replica pair.
 //!
-//! # Cleanup
-//! Every server process gets a watchdog: a tiny `sh` whose stdin is a pipe whose only write end this
-//! test process holds (std opens it close-on-exec, so no other child inherits it). The watchdog blocks
-//! in `read` on that pipe. When the test process ends in any way (returns, panics, is killed with
-//! SIGKILL), the kernel closes the write end, `read` sees end-of-file, and the watchdog kills the server
-//! with SIGKILL and removes the temporary directory. A [`Redis`] is cleaned up earlier by `Drop`
-//! (watchdog killed before it acts, server killed and reaped, directory removed). The server pid cannot
-//! be reused while the watchdog may signal it: the server is our unreaped child until we wait for it,
-//! and the watchdog is killed and reaped before the server is reaped on every path ([`Redis::stop`],
-//! [`Redis::kill_server`], `Drop`).
+//! Cleanup: each server runs under a watchdog that kills it when the test process dies; see watched.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+// Each harness has its own copy; a crate including both (benches/scrape.rs) loads the file twice.
+#[allow(clippy::duplicate_mod)]
+#[path = "watched.rs"]
+mod watched;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::ErrorKind;
-use std::net::Ipv4Addr;
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use watched::Watched;
 
 const INSTALL_HINT: &str = "install redis-server (apt-get install redis-server)";
 
@@ -65,8 +59,7 @@ pub struct Redis {
     dir: PathBuf,
     port: u16,
     opts: Opts,
-    server: Option<Child>,
-    watchdog: Option<Child>,
+    server: Option<Watched>,
 }
 
 fn program(binary: &str) -> PathBuf {
@@ -80,34 +73,9 @@ fn program(binary: &str) -> PathBuf {
     found
 }
 
-/// A fresh directory under the system temp dir, unique to this process and call.
-fn temp_dir() -> PathBuf {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "fanout-redis-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    fs::create_dir(&dir).unwrap();
-    dir
-}
-
 /// A port that was free on 127.0.0.1 a moment ago, never one of [`FOREIGN_PORTS`].
 pub fn free_port() -> u16 {
-    loop {
-        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !FOREIGN_PORTS.contains(&port) {
-            return port;
-        }
-    }
+    watched::free_port_except(&FOREIGN_PORTS)
 }
 
 fn output_text(output: &Output) -> String {
@@ -183,11 +151,10 @@ impl Redis {
     pub fn start(opts: Opts) -> Self {
         // Built first so that `Drop` removes the directory whatever fails below.
         let mut server = Self {
-            dir: temp_dir(),
+            dir: watched::temp_dir("fanout-redis"),
             port: 0,
             opts,
             server: None,
-            watchdog: None,
         };
         if let Some(tls) = &server.opts.tls {
             fs::write(server.dir.join("ca.crt"), &tls.ca_pem).unwrap();
@@ -232,7 +199,7 @@ impl Redis {
 
     /// The server process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.server.as_ref().map(Child::id)
+        self.server.as_ref().map(Watched::id)
     }
 
     /// Start `redis-server` with its watchdog and wait until it answers; the log on failure.
@@ -275,38 +242,13 @@ impl Redis {
             command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
         }
         command.args(&self.opts.args);
-        let server = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let server = Watched::spawn(&mut command, &self.dir)
             .unwrap_or_else(|e| panic!("running redis-server: {e}: {INSTALL_HINT}"));
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(
-                // $0: server pid, $1: directory. `read` returns only at end-of-file: this test
-                // process is gone. Kill the server, give it a moment to go, remove its files.
-                r#"read -r _ignored; kill -KILL "$0" 2>/dev/null; i=0; while kill -0 "$0" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf "$1""#,
-            )
-            .arg(server.id().to_string())
-            .arg(&self.dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
         self.server = Some(server);
-        match watchdog {
-            Ok(watchdog) => self.watchdog = Some(watchdog),
-            Err(e) => {
-                self.kill();
-                panic!("starting the watchdog shell: {e}");
-            }
-        }
         let start = Instant::now();
         loop {
             if let Some(status) = self.server.as_mut().unwrap().try_wait().unwrap() {
                 self.server = None;
-                self.kill();
                 return Err(format!("exited with {status}:\n{}", self.log()));
             }
             if self
@@ -316,7 +258,7 @@ impl Redis {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(20) {
-                self.kill();
+                self.server = None;
                 return Err(format!("not ready after 20 s:\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -443,22 +385,10 @@ impl Redis {
     }
 
     fn signal_and_reap(&mut self, signal: &str) {
-        self.stop_watchdog();
-        if let Some(mut server) = self.server.take() {
-            let status = Command::new("kill")
-                .args([signal, &server.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "kill {signal} failed");
-            let start = Instant::now();
-            while server.try_wait().unwrap().is_none() {
-                if start.elapsed() > Duration::from_secs(30) {
-                    let _ = server.kill();
-                    let _ = server.wait();
-                    panic!("redis-server ignored {signal} for 30 s:\n{}", self.log());
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        if let Some(server) = self.server.take()
+            && let Err(e) = server.signal_and_reap(signal, Duration::from_secs(30))
+        {
+            panic!("redis-server {e}:\n{}", self.log());
         }
     }
 
@@ -469,32 +399,13 @@ impl Redis {
             panic!("redis-server did not restart on port {}:\n{log}", self.port);
         }
     }
-
-    fn stop_watchdog(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-        }
-    }
-
-    /// Kill the watchdog, then the server (SIGKILL), reaping both.
-    fn kill(&mut self) {
-        self.stop_watchdog();
-        if let Some(mut server) = self.server.take() {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        self.kill();
-        if let Err(e) = fs::remove_dir_all(&self.dir)
-            && e.kind() != ErrorKind::NotFound
-        {
-            eprintln!("removing {}: {e}", self.dir.display());
-        }
+        // Watchdog, then server, killed and reaped before the directory goes.
+        self.server = None;
+        watched::remove_dir(&self.dir);
     }
 }
 
