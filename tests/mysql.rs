@@ -10,7 +10,10 @@ mod mariadb;
 
 use std::collections::BTreeSet;
 
-use support::{Exporter, Peer, compare_with_peer, families, promtool_check, series, value, write};
+use support::{
+    Exporter, Peer, assert_promtool_accepts, assert_targets_up, compare_with_peer, families,
+    series, value, write,
+};
 
 /// promtool lint findings we accept, all on names inherited from mysqld_exporter that dashboards and
 /// alerts use as they are. Each entry is (name prefix, finding), matched against promtool's output.
@@ -99,25 +102,13 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
     assert_eq!(response.status, 200);
     let text = response.text();
 
-    for target in ["primary", "replica"] {
-        assert_eq!(
-            value(&text, &format!("mysql_up{{target=\"{target}\"}}")),
-            Some(1.0),
-            "{target} is down:\n{}",
-            exporter.log().join("\n")
-        );
-        assert_eq!(
-            value(
-                &text,
-                &format!(
-                    "fanout_exporter_scrape_success{{collector=\"mysql\",target=\"{target}\"}}"
-                )
-            ),
-            Some(1.0),
-            "{target} scrape failed:\n{}",
-            exporter.log().join("\n")
-        );
-    }
+    assert_targets_up(
+        &exporter,
+        &text,
+        "mysql",
+        "mysql_up",
+        &["primary", "replica"],
+    );
     assert!(
         text.lines()
             .any(|l| l.starts_with("mysql_slave_status_slave_io_running{")
@@ -170,29 +161,7 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
         "series without a TYPE line: {without_type:?}"
     );
 
-    let (passed, output) = promtool_check(&response.body);
-    let mut unexpected = Vec::new();
-    for line in output.lines().filter(|l| !l.trim().is_empty()) {
-        let accepted = INHERITED_LINTS
-            .iter()
-            .any(|(prefix, finding)| line.starts_with(prefix) && line.contains(finding));
-        if !accepted {
-            unexpected.push(line);
-        }
-    }
-    assert!(
-        unexpected.is_empty(),
-        "promtool findings outside the inherited-name exceptions:\n{}",
-        unexpected.join("\n")
-    );
-    // promtool exits non-zero on lint findings too; without any, it must pass.
-    if output.trim().is_empty() {
-        assert!(passed, "promtool failed without output");
-    }
-    assert!(
-        !output.contains("error while linting"),
-        "promtool could not parse the exposition:\n{output}"
-    );
+    assert_promtool_accepts(&response.body, INHERITED_LINTS);
 }
 
 #[test]

@@ -11,7 +11,10 @@ mod redis_server;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use support::{Exporter, Peer, compare_with_peer, families, promtool_check, series, value, write};
+use support::{
+    Exporter, Peer, assert_promtool_accepts, assert_targets_up, compare_with_peer, families,
+    series, value, write,
+};
 
 /// promtool lint findings we accept, all on names inherited from redis_exporter that dashboards and
 /// alerts use as they are: (name, finding).
@@ -167,25 +170,13 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
     let response = exporter.get("/metrics", &[]);
     assert_eq!(response.status, 200);
     let text = response.text();
-    for target in ["primary", "replica"] {
-        assert_eq!(
-            value(&text, &format!("redis_up{{target=\"{target}\"}}")),
-            Some(1.0),
-            "{target} is down:\n{}",
-            exporter.log().join("\n")
-        );
-        assert_eq!(
-            value(
-                &text,
-                &format!(
-                    "fanout_exporter_scrape_success{{collector=\"redis\",target=\"{target}\"}}"
-                )
-            ),
-            Some(1.0),
-            "{target} scrape failed:\n{}",
-            exporter.log().join("\n")
-        );
-    }
+    assert_targets_up(
+        &exporter,
+        &text,
+        "redis",
+        "redis_up",
+        &["primary", "replica"],
+    );
     assert_eq!(
         value(&text, "redis_connected_slaves{target=\"primary\"}"),
         Some(1.0)
@@ -214,28 +205,7 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
         "an untyped family"
     );
 
-    let (passed, output) = promtool_check(&response.body);
-    assert!(
-        !output.contains("error while linting"),
-        "promtool could not parse the exposition:\n{output}"
-    );
-    let unexpected: Vec<&str> = output
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|line| {
-            !INHERITED_LINTS
-                .iter()
-                .any(|(name, finding)| line.starts_with(name) && line.contains(finding))
-        })
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "promtool findings outside the inherited-name exceptions:\n{}",
-        unexpected.join("\n")
-    );
-    if output.trim().is_empty() {
-        assert!(passed, "promtool failed without output");
-    }
+    assert_promtool_accepts(&response.body, INHERITED_LINTS);
 }
 
 #[test]

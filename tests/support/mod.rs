@@ -349,6 +349,63 @@ pub fn compare_with_peer(
     (missing, mismatched)
 }
 
+/// `promtool check metrics` on `body` must parse it and find nothing but the `accepted` lint
+/// findings: `(name prefix, finding)` pairs of names inherited from a peer exporter.
+pub fn assert_promtool_accepts(body: &[u8], accepted: &[(&str, &str)]) {
+    let (passed, output) = promtool_check(body);
+    assert!(
+        !output.contains("error while linting"),
+        "promtool could not parse the exposition:\n{output}"
+    );
+    let unexpected: Vec<&str> = output
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|line| {
+            !accepted
+                .iter()
+                .any(|(name, finding)| line.starts_with(name) && line.contains(finding))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool findings outside the inherited-name exceptions:\n{}",
+        unexpected.join("\n")
+    );
+    // promtool exits non-zero on lint findings too; without any, it must pass.
+    if output.trim().is_empty() {
+        assert!(passed, "promtool failed without output");
+    }
+}
+
+/// Every one of `targets` of `kind` is up (`up_metric` 1) and scraped without error in `text`.
+pub fn assert_targets_up(
+    exporter: &Exporter,
+    text: &str,
+    kind: &str,
+    up_metric: &str,
+    targets: &[&str],
+) {
+    for target in targets {
+        assert_eq!(
+            value(text, &format!("{up_metric}{{target=\"{target}\"}}")),
+            Some(1.0),
+            "{target} is down:\n{}",
+            exporter.log().join("\n")
+        );
+        assert_eq!(
+            value(
+                text,
+                &format!(
+                    "fanout_exporter_scrape_success{{collector=\"{kind}\",target=\"{target}\"}}"
+                )
+            ),
+            Some(1.0),
+            "{target} scrape failed:\n{}",
+            exporter.log().join("\n")
+        );
+    }
+}
+
 /// Every series (name and labels) of an exposition, in order.
 pub fn series(text: &str) -> Vec<&str> {
     text.lines()
