@@ -252,6 +252,36 @@ pub(super) fn is_permanent_refusal(e: &redis::RedisError) -> bool {
     }
 }
 
+/// What ended a scrape with the target down, and whether the kept connection must go.
+struct Down {
+    error: CollectError,
+    broken: bool,
+}
+
+impl Down {
+    /// The deadline passed mid-exchange: the connection may be mid-reply.
+    fn timeout(budget: Duration) -> Self {
+        Self {
+            error: CollectError::Timeout(budget),
+            broken: true,
+        }
+    }
+}
+
+impl Target {
+    /// A failed command that ends the scrape: a server refusal keeps the connection, anything else
+    /// (I/O, timeout, a dropped connection) drops it.
+    fn down(&self, e: redis::RedisError, budget: Duration) -> Down {
+        if e.is_timeout() {
+            return Down::timeout(budget);
+        }
+        Down {
+            broken: !is_refusal(&e),
+            error: self.protocol_error(e),
+        }
+    }
+}
+
 /// One scrape of one target.
 pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
     let started = Instant::now();
@@ -260,18 +290,48 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
     let mut errors = Vec::new();
 
     let connect_started = Instant::now();
-    let cached = match target.connection(deadline, budget).await {
-        Ok(c) => c,
-        Err(e) => {
-            scrape_metrics(&mut out, started, Some(connect_started.elapsed()));
-            return Outcome::down(out.finish(), e);
-        }
-    };
+    let connected = target.connection(deadline, budget).await;
     let connect_time = connect_started.elapsed();
+    let result = match connected {
+        Ok(cached) => {
+            let result = scrape(&target, &cached, deadline, budget, &mut out, &mut errors).await;
+            let broken = match &result {
+                Ok(sound) => !sound,
+                Err(down) => down.broken,
+            };
+            if broken {
+                target.drop_connection(cached.id).await;
+            }
+            result.map(|_| ()).map_err(|down| down.error)
+        }
+        Err(e) => Err(e),
+    };
+    scrape_metrics(&mut out, started, connect_time);
+    match result {
+        Ok(()) => Outcome {
+            families: out.finish(),
+            up: true,
+            errors,
+        },
+        Err(e) => Outcome::down(out.finish(), e),
+    }
+}
+
+/// The scrape on a connection: the core data in one round trip, `CLUSTER INFO` on cluster nodes,
+/// then key checks and custom commands. `Err` when the target counts as down; `Ok(false)` when it
+/// answered but the connection should not be kept. Errors that cost only their own families go to
+/// `errors`.
+async fn scrape(
+    target: &Target,
+    cached: &Cached,
+    deadline: Instant,
+    budget: Duration,
+    out: &mut Families,
+    errors: &mut Vec<CollectError>,
+) -> Result<bool, Down> {
     let mut conn = cached.conn.clone();
     conn.set_response_timeout(deadline.saturating_duration_since(Instant::now()));
 
-    // The core data, in one round trip.
     let config_command = target
         .settings
         .config_command
@@ -300,83 +360,47 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         pipe.cmd("SLOWLOG").arg("GET").arg(1);
     }
     let replies: Vec<redis::RedisResult<redis::Value>> =
-        match timeout_at(deadline, pipe.query_async(&mut conn)).await {
-            Ok(Ok(replies)) => replies,
-            Ok(Err(e)) => {
-                target.drop_connection(cached.id).await;
-                let error = if e.is_timeout() {
-                    CollectError::Timeout(budget)
-                } else {
-                    target.protocol_error(e)
-                };
-                scrape_metrics(&mut out, started, Some(connect_time));
-                return Outcome::down(out.finish(), error);
-            }
-            Err(_) => {
-                target.drop_connection(cached.id).await;
-                scrape_metrics(&mut out, started, Some(connect_time));
-                return Outcome::down(out.finish(), CollectError::Timeout(budget));
-            }
-        };
+        timeout_at(deadline, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| Down::timeout(budget))?
+            .map_err(|e| target.down(e, budget))?;
     let mut replies = replies.into_iter();
 
     // INFO ALL, or plain INFO on servers that refuse ALL (then again from the next scrape on).
-    let info_text = match replies.next() {
-        Some(Ok(value)) => text(&value),
+    let info = match replies.next() {
+        Some(Ok(value)) => value,
         Some(Err(e)) if info_all && is_permanent_refusal(&e) => {
             let mut ignored = Vec::new();
             target.refused(cached.id, "info all", e, &mut ignored).await;
-            let plain: redis::RedisResult<redis::Value> =
-                match timeout_at(deadline, redis::cmd("INFO").query_async(&mut conn)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        target.drop_connection(cached.id).await;
-                        scrape_metrics(&mut out, started, Some(connect_time));
-                        return Outcome::down(out.finish(), CollectError::Timeout(budget));
-                    }
-                };
-            match plain {
-                Ok(value) => text(&value),
-                Err(e) => {
-                    if !is_refusal(&e) {
-                        target.drop_connection(cached.id).await;
-                    }
-                    scrape_metrics(&mut out, started, Some(connect_time));
-                    return Outcome::down(out.finish(), target.protocol_error(e));
-                }
-            }
+            timeout_at(deadline, redis::cmd("INFO").query_async(&mut conn))
+                .await
+                .map_err(|_| Down::timeout(budget))?
+                .map_err(|e| target.down(e, budget))?
         }
-        Some(Err(e)) => {
-            if !is_refusal(&e) {
-                target.drop_connection(cached.id).await;
-            }
-            scrape_metrics(&mut out, started, Some(connect_time));
-            return Outcome::down(out.finish(), target.protocol_error(e));
-        }
-        None => None,
+        Some(Err(e)) => return Err(target.down(e, budget)),
+        None => redis::Value::Nil,
     };
-    let Some(info_text) = info_text else {
-        scrape_metrics(&mut out, started, Some(connect_time));
-        return Outcome::down(
-            out.finish(),
-            target.protocol_error("INFO did not return text"),
-        );
+    let Some(info) = text(&info).map(|t| Info::parse(&t)) else {
+        return Err(Down {
+            error: target.protocol_error("INFO did not return text"),
+            broken: false,
+        });
     };
-    let info = Info::parse(&info_text);
 
     let mut config_pairs = Vec::new();
     if config_command.is_some() {
         for _ in CONFIG_PARAMETERS {
             match replies.next() {
                 Some(Ok(value)) => config_pairs.extend(pairs(&value)),
-                Some(Err(e)) => target.refused(cached.id, "config", e, &mut errors).await,
+                Some(Err(e)) => target.refused(cached.id, "config", e, errors).await,
                 None => {}
             }
         }
     }
     // Empty databases are zero-filled up to the server's `databases`; as redis_exporter, 16 when
     // CONFIG is unavailable, and 1 on cluster nodes whatever the setting says.
-    let databases = if info.get("cluster_enabled") == Some("1") {
+    let cluster = info.get("cluster_enabled") == Some("1");
+    let databases = if cluster {
         Some(1)
     } else {
         config_pairs
@@ -389,52 +413,47 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default();
-    info::families(&info, now, databases, &mut out);
-    info::config_families(&config_pairs, &mut out);
+    info::families(&info, now, databases, out);
+    info::config_families(&config_pairs, out);
 
     if latency {
         match replies.next() {
-            Some(Ok(value)) => info::latency_families(&latency_events(&value), &mut out),
-            Some(Err(e)) => target.refused(cached.id, "latency", e, &mut errors).await,
+            Some(Ok(value)) => info::latency_families(&latency_events(&value), out),
+            Some(Err(e)) => target.refused(cached.id, "latency", e, errors).await,
             None => {}
         }
     }
     if slowlog {
-        let length = replies.next();
-        let last = replies.next();
-        match (length, last) {
+        match (replies.next(), replies.next()) {
             (Some(Ok(length)), Some(Ok(last))) => {
                 let length = integer(&length).unwrap_or_default();
-                info::slowlog_families(length, slowlog_last(&last), &mut out);
+                info::slowlog_families(length, slowlog_last(&last), out);
             }
             (Some(Err(e)), _) | (_, Some(Err(e))) => {
-                target.refused(cached.id, "slowlog", e, &mut errors).await;
+                target.refused(cached.id, "slowlog", e, errors).await;
             }
             _ => {}
         }
     }
 
-    if info.get("cluster_enabled") == Some("1") && !cached.refuses("cluster info") {
-        match timeout_at(
+    let mut sound = true;
+    if cluster && !cached.refuses("cluster info") {
+        let reply = timeout_at(
             deadline,
             redis::cmd("CLUSTER")
                 .arg("INFO")
                 .query_async::<redis::Value>(&mut conn),
         )
-        .await
-        {
+        .await;
+        match reply {
             Ok(Ok(value)) => {
                 if let Some(t) = text(&value) {
-                    info::cluster_families(&t, &mut out);
+                    info::cluster_families(&t, out);
                 }
             }
-            Ok(Err(e)) => {
-                target
-                    .refused(cached.id, "cluster info", e, &mut errors)
-                    .await
-            }
+            Ok(Err(e)) => target.refused(cached.id, "cluster info", e, errors).await,
             Err(_) => {
-                target.drop_connection(cached.id).await;
+                sound = false;
                 errors.push(CollectError::Timeout(budget));
             }
         }
@@ -447,43 +466,35 @@ pub(super) async fn collect(target: Arc<Target>, deadline: Instant) -> Outcome {
         budget,
         &target.endpoint,
         |command| cached.refuses(command),
-        &mut out,
+        out,
     )
     .await;
-    let broken = report
+    if report
         .errors
         .iter()
-        .any(|e| matches!(e, CollectError::Timeout(_)));
+        .any(|e| matches!(e, CollectError::Timeout(_)))
+    {
+        sound = false;
+    }
     errors.extend(report.errors);
     for (command, e) in report.refused {
-        target.refused(cached.id, command, e, &mut errors).await;
+        target.refused(cached.id, command, e, errors).await;
     }
-    if broken {
-        target.drop_connection(cached.id).await;
-    }
-
-    scrape_metrics(&mut out, started, Some(connect_time));
-    Outcome {
-        families: out.finish(),
-        up: true,
-        errors,
-    }
+    Ok(sound)
 }
 
 /// redis_exporter's per-scrape self metrics.
-fn scrape_metrics(out: &mut Families, started: Instant, connect: Option<Duration>) {
+fn scrape_metrics(out: &mut Families, started: Instant, connect: Duration) {
     out.gauge(
         "redis_exporter_last_scrape_duration_seconds",
         "Time this scrape of the target took.",
     )
     .set(&[], started.elapsed().as_secs_f64());
-    if let Some(connect) = connect {
-        out.gauge(
-            "redis_exporter_last_scrape_connect_time_seconds",
-            "Time getting a connection to the target took in this scrape (0 when one was kept).",
-        )
-        .set(&[], connect.as_secs_f64());
-    }
+    out.gauge(
+        "redis_exporter_last_scrape_connect_time_seconds",
+        "Time getting a connection to the target took in this scrape (close to 0 when one was kept).",
+    )
+    .set(&[], connect.as_secs_f64());
 }
 
 /// A reply as text: bulk and simple strings, and RESP3 verbatim strings (INFO under RESP3).
