@@ -401,10 +401,6 @@ struct Progress {
     broken: bool,
 }
 
-fn lock(progress: &Mutex<Progress>) -> MutexGuard<'_, Progress> {
-    locked(progress)
-}
-
 /// One scrape of one target.
 pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
     let started = Instant::now();
@@ -420,7 +416,7 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
         Arc::clone(&progress),
     ));
     let finished = timeout_at(deadline, task).await;
-    let mut p = lock(&progress);
+    let mut p = locked(&progress);
     p.abandoned = true;
     let mut progress = std::mem::take(&mut *p);
     drop(p);
@@ -543,7 +539,7 @@ async fn work(
     let connect_started = Instant::now();
     let lease = pool.lease(settings, deadline, budget).await;
     {
-        let mut p = lock(&progress);
+        let mut p = locked(&progress);
         collector_metrics(
             &mut p.families,
             "connection",
@@ -555,7 +551,7 @@ async fn work(
     let lease = match lease {
         Ok(lease) => lease,
         Err(e) => {
-            let mut p = lock(&progress);
+            let mut p = locked(&progress);
             p.errors.push(e);
             p.pending.clear();
             return;
@@ -570,7 +566,7 @@ async fn work(
             .collect(),
     );
     let second = async {
-        if queue_len(&queue) < 2 {
+        if locked(&queue).len() < 2 {
             return;
         }
         if let Some(lease) = pool.try_lease(settings, deadline).await {
@@ -580,17 +576,13 @@ async fn work(
     futures_util::future::join(worker(&shared, lease, &queue, &progress), second).await;
 
     // Steps left behind by broken connections did not run.
-    let mut p = lock(&progress);
+    let mut p = locked(&progress);
     if !p.abandoned && p.broken {
         let rest = std::mem::take(&mut p.pending);
         for name in rest {
             collector_metrics(&mut p.families, &name, Some(false), Duration::ZERO);
         }
     }
-}
-
-fn queue_len(queue: &Mutex<VecDeque<Item>>) -> usize {
-    locked(queue).len()
 }
 
 /// Run steps from `queue` on `lease` until the queue is empty, the scrape is abandoned, or the
@@ -602,7 +594,7 @@ async fn worker(
     progress: &Mutex<Progress>,
 ) {
     loop {
-        if lock(progress).abandoned {
+        if locked(progress).abandoned {
             break;
         }
         let next = locked(queue).pop_front();
@@ -617,7 +609,7 @@ async fn worker(
             }
         };
         if let Err(e) = result {
-            let mut p = lock(progress);
+            let mut p = locked(progress);
             p.errors.push(e);
             p.broken = true;
             // Dropping closes the socket; the slot goes with it.
@@ -695,7 +687,7 @@ fn finish_with(
     started: Instant,
     families: Vec<MetricFamily>,
 ) {
-    let mut p = lock(progress);
+    let mut p = locked(progress);
     if p.abandoned {
         return;
     }
@@ -712,7 +704,7 @@ fn finish(
     started: Instant,
     error: Option<CollectError>,
 ) {
-    let mut p = lock(progress);
+    let mut p = locked(progress);
     if p.abandoned {
         return;
     }
