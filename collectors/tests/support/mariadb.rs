@@ -78,7 +78,7 @@ fn program(binary: &str) -> PathBuf {
 
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
-    watched::free_port_except(&[])
+    watched::free_port()
 }
 
 /// A string as a single-quoted SQL literal.
@@ -126,16 +126,11 @@ impl Mariadb {
             "mariadb-install-db failed: {}",
             output_text(&output)
         );
-        // Another process may take the port between our probe and the server's bind; try a few.
-        for attempt in 1..=3 {
-            server.port = free_port();
-            match server.spawn() {
-                Ok(()) => return server,
-                Err(log) if attempt < 3 && log.contains("Bind on TCP/IP port") => {}
-                Err(log) => panic!("mariadbd did not start:\n{log}"),
-            }
-        }
-        unreachable!()
+        server.port = watched::on_free_port("mariadbd", "Bind on TCP/IP port", |port| {
+            server.port = port;
+            server.spawn()
+        });
+        server
     }
 
     /// TCP port on 127.0.0.1.

@@ -20,9 +20,6 @@ use watched::Watched;
 
 const INSTALL_HINT: &str = "install redis-server (apt-get install redis-server)";
 
-/// Ports of servers that belong to someone else: never used, never touched.
-const FOREIGN_PORTS: [u16; 2] = [36379, 36380];
-
 /// TLS material of a server, as PEM text. The client pair is what `redis-cli` presents when the server
 /// requires client certificates.
 #[derive(Debug, Clone)]
@@ -73,9 +70,9 @@ fn program(binary: &str) -> PathBuf {
     found
 }
 
-/// A port that was free on 127.0.0.1 a moment ago, never one of [`FOREIGN_PORTS`].
+/// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
-    watched::free_port_except(&FOREIGN_PORTS)
+    watched::free_port()
 }
 
 fn output_text(output: &Output) -> String {
@@ -165,16 +162,11 @@ impl Redis {
                 fs::write(server.dir.join("client.key"), key).unwrap();
             }
         }
-        // Another process may take the port between our probe and the server's bind; try a few.
-        for attempt in 1..=3 {
-            server.port = free_port();
-            match server.spawn() {
-                Ok(()) => return server,
-                Err(log) if attempt < 3 && log.contains("Address already in use") => {}
-                Err(log) => panic!("redis-server did not start:\n{log}"),
-            }
-        }
-        unreachable!()
+        server.port = watched::on_free_port("redis-server", "Address already in use", |port| {
+            server.port = port;
+            server.spawn()
+        });
+        server
     }
 
     /// The port on 127.0.0.1 (the TLS port for a TLS server).

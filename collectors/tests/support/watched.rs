@@ -147,16 +147,30 @@ pub fn remove_dir(dir: &Path) {
     }
 }
 
-/// A port that was free on 127.0.0.1 a moment ago, never one of `except`.
-pub fn free_port_except(except: &[u16]) -> u16 {
-    loop {
-        let port = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !except.contains(&port) {
-            return port;
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Run `start` on a free port and return the port. Another process may take the port between the
+/// probe and the server's bind, so a start whose log contains `in_use` is tried again on a new
+/// port, three times at most; any other failure panics with the log.
+pub fn on_free_port(
+    server: &str,
+    in_use: &str,
+    mut start: impl FnMut(u16) -> Result<(), String>,
+) -> u16 {
+    for attempt in 1..=3 {
+        let port = free_port();
+        match start(port) {
+            Ok(()) => return port,
+            Err(log) if attempt < 3 && log.contains(in_use) => {}
+            Err(log) => panic!("{server} did not start:\n{log}"),
         }
     }
+    unreachable!("the third attempt returns or panics")
 }
