@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fanout_collectors::family::{RESERVED_LABELS, is_valid_name};
 use fanout_collectors::http::{
     Auth, HttpCollector, HttpSettings, SecretBytes, TlsSettings, TlsVersion,
 };
@@ -36,9 +37,6 @@ use crate::scrape::{MAX_BUDGET, MIN_BUDGET, Target};
 
 /// Prefix of environment variables that override the file; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "FANOUT_EXPORTER_";
-
-/// Label names a target may not set: the engine's own, Prometheus' reserved ones.
-const RESERVED_LABELS: &[&str] = &["target", "instance", "job", "collector", "le", "quantile"];
 
 /// Upper bound of `global.max_concurrency`: beyond it the limit protects nothing.
 const MAX_CONCURRENCY: usize = 10_000;
@@ -1265,7 +1263,7 @@ fn validate(
     ];
     for (kind, names) in &kinds {
         for name in names {
-            if !is_valid_target_name(name) {
+            if !is_valid_name(name) {
                 v.error(
                     &[kind, name],
                     "invalid target name: expected [A-Za-z0-9_.-]+",
@@ -1378,14 +1376,6 @@ fn key_path(path: &[&str]) -> String {
         }
     }
     out
-}
-
-/// Target names become label values and URL parameters; keep them to a safe alphabet.
-pub fn is_valid_target_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The line (1-based) of the last key of `path`, found by following the keys down the indentation.

@@ -65,6 +65,21 @@ pub fn is_valid_label_name(name: &str) -> bool {
         && !name.starts_with("__")
 }
 
+/// Label names that configured or custom labels may not use: the engine adds `target` (and Prometheus
+/// `instance` and `job`) to every sample, `collector` names kinds and sub-collectors in the self
+/// metrics, and `le`/`quantile` carry meaning for histograms and summaries.
+pub const RESERVED_LABELS: [&str; 6] = ["target", "instance", "job", "collector", "le", "quantile"];
+
+/// Whether `name` may name a target or a custom query: such names become label values (`target`,
+/// `collector="query.<name>"`) and URL parameters (`/probe?target=`), so they keep to
+/// `[A-Za-z0-9_.-]+`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// Check a finished family: valid names, a supported type, at least one sample, and the same label
 /// names on every sample. Samples are not deduplicated here; that is the merger's job.
 pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::Rows;
-use crate::family::{is_valid_label_name, is_valid_metric_name};
+use crate::family::{RESERVED_LABELS, is_valid_label_name, is_valid_metric_name, is_valid_name};
 use crate::{Families, SettingsError};
 
 /// Type of a custom metric.
@@ -60,11 +60,6 @@ pub struct QuerySettings {
     pub metrics: Vec<QueryMetric>,
 }
 
-/// Label names a custom metric may not use: the engine adds `target` (and Prometheus `instance` and
-/// `job`) to every sample, `collector` names sub-collectors in the self metrics, and `le`/`quantile`
-/// carry meaning for histograms and summaries that a gauge would misrepresent.
-const RESERVED_LABELS: [&str; 6] = ["target", "instance", "job", "collector", "le", "quantile"];
-
 /// Names owned by the exporter's own families; a custom family with one of them would merge into (and
 /// corrupt) `mysql_up` or the self metrics that report on the custom query itself.
 const RESERVED_METRIC_NAMES: [&str; 1] = ["mysql_up"];
@@ -74,7 +69,7 @@ impl QuerySettings {
     /// Check the definition; `index` is the query's position, for the error's field path.
     pub(crate) fn validate(&self, index: usize) -> Result<(), SettingsError> {
         let at = |field: &str| format!("queries.{index}.{field}");
-        if !is_valid_query_name(&self.name) {
+        if !is_valid_name(&self.name) {
             return Err(SettingsError::new(
                 at("name"),
                 format!(
@@ -219,14 +214,6 @@ impl QueryMetric {
         }
         Ok(())
     }
-}
-
-/// Query names end up in a label value and in log lines; keep them to the target-name alphabet.
-fn is_valid_query_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// Why `name` cannot be a label of a custom metric, if it cannot.
