@@ -1,0 +1,24 @@
+//! The deployment files as shipped — container image, docker-compose stack, Kubernetes manifests,
+//! Prometheus configuration, alert rules and Grafana dashboard — checked with the real tools their users
+//! run (hadolint, docker-compose, kubernetes-validate, promtool, prometheus) and against a running
+//! exporter with real MariaDB, Redis and HTTP targets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "../../collectors/tests/support/mariadb.rs"]
+#[allow(dead_code)]
+mod mariadb_server;
+#[path = "../../collectors/tests/support/redis.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+/// Dockerfile (hadolint, build steps shared with scripts/test), .dockerignore, docker-compose.yml.
+mod container;
+/// deploy/kubernetes: schemas, Operator monitors, the sidecar's required fields.
+mod kubernetes;
+/// deploy/prometheus and deploy/grafana: promtool on the configuration and rules, dashboard structure.
+mod rules;
+/// A real Prometheus scraping the exporter (static and /probe jobs) against real targets.
+mod prometheus;
