@@ -8,10 +8,8 @@
 mod support;
 
 #[path = "../../collectors/tests/support/mariadb.rs"]
-#[allow(dead_code)]
 mod mariadb_server;
 #[path = "../../collectors/tests/support/redis.rs"]
-#[allow(dead_code)]
 mod redis_server;
 
 /// Dockerfile (hadolint, build steps shared with scripts/test), .dockerignore, docker-compose.yml.
