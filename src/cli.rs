@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// `fanout_exporter` flags.
 #[derive(Debug, Parser)]
@@ -15,8 +15,12 @@ use clap::{Parser, ValueEnum};
     about = "Prometheus exporter for MySQL/MariaDB, Redis and HTTP targets, fanned out on every scrape"
 )]
 pub struct Cli {
+    /// Something other than serving; without one, the exporter serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on; `:9930` means every interface.
-    #[arg(long = "web.listen-address", default_value = ":9930")]
+    #[arg(long = "web.listen-address", default_value = ":9930", global = true)]
     pub listen_address: String,
 
     /// Path under which the fan-out scrape of every target is served.
@@ -45,6 +49,18 @@ pub struct Cli {
     pub timeout_offset: Option<Duration>,
 }
 
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exit 0 when the exporter listening on --web.listen-address answers /-/healthy with 200, 1
+    /// otherwise: for container healthchecks, since the image has no shell or curl.
+    Healthcheck {
+        /// Limit for each of connecting, sending and receiving (seconds, or a duration such as 2s).
+        #[arg(long, default_value = "3s", value_parser = seconds_or_duration)]
+        timeout: Duration,
+    },
+}
+
 /// Log levels offered by Prometheus exporters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -71,7 +87,7 @@ fn telemetry_path(path: &str) -> Result<String, String> {
     if !path.starts_with('/') || path == "/" {
         return Err("must start with / and not be / itself (the landing page lives there)".into());
     }
-    if path == "/probe" || path.starts_with("/-/") {
+    if path == "/probe" || path == "/config" || path.starts_with("/-/") {
         return Err(format!("{path} is used by another endpoint"));
     }
     // The path becomes a route pattern: `{x}` would be a placeholder matching anything.
@@ -134,6 +150,7 @@ mod tests {
             "metrics",
             "/",
             "/probe",
+            "/config",
             "/-/healthy",
             "/{x}",
             "/m{x",
@@ -161,5 +178,35 @@ mod tests {
         assert!(cli.config_check);
         assert_eq!(cli.log_level, LogLevel::Debug);
         assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn healthcheck_takes_the_listen_address_before_or_after_it() {
+        for args in [
+            &[
+                "fanout_exporter",
+                "healthcheck",
+                "--web.listen-address=127.0.0.1:1",
+            ][..],
+            &[
+                "fanout_exporter",
+                "--web.listen-address=127.0.0.1:1",
+                "healthcheck",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.listen_address, "127.0.0.1:1", "{args:?}");
+            assert!(
+                matches!(cli.command, Some(Command::Healthcheck { timeout }) if timeout == Duration::from_secs(3)),
+                "{args:?}"
+            );
+        }
+        let cli =
+            Cli::try_parse_from(["fanout_exporter", "healthcheck", "--timeout=250ms"]).unwrap();
+        assert_eq!(cli.listen_address, ":9930");
+        assert!(
+            matches!(cli.command, Some(Command::Healthcheck { timeout }) if timeout == Duration::from_millis(250))
+        );
     }
 }

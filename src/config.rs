@@ -122,6 +122,37 @@ impl fmt::Debug for Config {
     }
 }
 
+impl Config {
+    /// What `--config.check` prints and the server's `/config` page shows: the settings that decide
+    /// what is scraped and how, one target per line. Nothing secret: endpoints come from the
+    /// collectors, which leave credentials and query strings out.
+    pub fn summary(&self) -> String {
+        let labels = |labels: &mut dyn Iterator<Item = (&String, &String)>| {
+            let pairs: Vec<String> = labels.map(|(k, v)| format!("{k}={v:?}")).collect();
+            format!("{{{}}}", pairs.join(", "))
+        };
+        let g = &self.global;
+        let mut text = format!(
+            "configuration: {}\nglobal: scrape_timeout={} timeout_offset={} max_concurrency={} labels: {}\n",
+            self.source,
+            humantime::format_duration(g.scrape_timeout),
+            humantime::format_duration(g.timeout_offset),
+            g.max_concurrency,
+            labels(&mut g.labels.iter()),
+        );
+        for t in &self.targets {
+            text.push_str(&format!(
+                "target {} ({}) {} labels: {}\n",
+                t.name,
+                t.kind(),
+                t.collector.endpoint(),
+                labels(&mut t.labels.iter().map(|(k, v)| (k, v))),
+            ));
+        }
+        text
+    }
+}
+
 /// Values given on the command line that override the file and the environment.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct FlagOverrides {

@@ -11,6 +11,7 @@
 //! - [`exposition`]: validation, labelling, merging and the 0.0.4 text encoding.
 //! - [`server`]: the actix-web endpoints (`/metrics`, `/probe`, `/`, `/-/healthy`, `/-/ready`).
 //! - [`telemetry`]: logging in logfmt or JSON.
+//! - [`healthcheck`]: the `healthcheck` subcommand, for container images without curl.
 //!
 //! The collectors themselves live in the `fanout_collectors` crate.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@
 pub mod cli;
 pub mod config;
 pub mod exposition;
+pub mod healthcheck;
 pub mod scrape;
 pub mod server;
 pub mod telemetry;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use fanout_exporter::cli::{self, Cli};
+use fanout_exporter::cli::{self, Cli, Command};
 use fanout_exporter::config::{self, Config, FlagOverrides, Input};
 use fanout_exporter::scrape::Engine;
 use fanout_exporter::server::{self, State};
@@ -15,6 +15,9 @@ use fanout_exporter::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { timeout }) = cli.command {
+        return healthcheck(&cli.listen_address, timeout);
+    }
     if let Err(error) = telemetry::init(cli.log_level, cli.log_format) {
         eprintln!("{error:#}");
         return ExitCode::FAILURE;
@@ -82,13 +85,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         address = %local,
         "listening"
     );
+    let summary = config.summary();
     let engine = Engine::new(&config.global, config.targets);
-    let state = Arc::new(State::new(engine, cli.telemetry_path, config.source));
+    let state = Arc::new(State::new(
+        engine,
+        cli.telemetry_path,
+        config.source,
+        summary,
+    ));
     actix_web::rt::System::new()
         .block_on(server::run(state, listener, shutdown_signal()))
         .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `healthcheck` subcommand: one line on the outcome, and the exit code a container runtime reads.
+fn healthcheck(listen: &str, timeout: std::time::Duration) -> ExitCode {
+    let checked = cli::listen_address(listen).and_then(|a| {
+        fanout_exporter::healthcheck::check(fanout_exporter::healthcheck::reach(a), timeout)
+    });
+    match checked {
+        Ok(()) => {
+            println!("healthy");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("unhealthy: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
@@ -101,17 +127,7 @@ fn report_config_errors(errors: &config::ConfigErrors) -> ExitCode {
 }
 
 fn print_summary(config: &Config) {
-    println!("configuration OK: {}", config.source);
-    println!(
-        "global: scrape_timeout={:?} timeout_offset={:?} max_concurrency={} labels={:?}",
-        config.global.scrape_timeout,
-        config.global.timeout_offset,
-        config.global.max_concurrency,
-        config.global.labels
-    );
-    for target in &config.targets {
-        println!("target {} ({})", target.name, target.kind());
-    }
+    println!("configuration OK\n{}", config.summary());
 }
 
 /// Resolves on SIGTERM or SIGINT; both drain in-flight scrapes.

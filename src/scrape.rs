@@ -7,8 +7,8 @@
 //! everything to [`crate::exposition`] to label, merge and encode.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use fanout_collectors::{CollectError, Collector, Families, Outcome};
 use futures_util::FutureExt;
@@ -38,6 +38,23 @@ pub struct Target {
     pub labels: Vec<(String, String)>,
     /// The collector bound to this target.
     pub collector: Arc<dyn Collector>,
+    last: Arc<Mutex<Option<LastScrape>>>,
+}
+
+/// The latest collection of a target, through `/metrics` or `/probe`, kept for the status page: an
+/// operator asking "why is this target down" wants the answer without waiting for the next scrape.
+#[derive(Debug, Clone)]
+pub struct LastScrape {
+    /// When the collection finished.
+    pub finished: SystemTime,
+    /// Time spent collecting, as in `fanout_exporter_scrape_duration_seconds`.
+    pub duration: Duration,
+    /// The kind's up gauge.
+    pub up: bool,
+    /// `fanout_exporter_scrape_success`.
+    pub succeeded: bool,
+    /// The collection's errors, joined and passed through [`redact`].
+    pub error: Option<String>,
 }
 
 impl Target {
@@ -47,12 +64,25 @@ impl Target {
             name,
             labels,
             collector,
+            last: Arc::default(),
         }
     }
 
     /// The kind's name (`http`, `mysql`, `redis`).
     pub fn kind(&self) -> &'static str {
         self.collector.kind().name
+    }
+
+    /// The latest collection, `None` until the target has been scraped once.
+    pub fn last_scrape(&self) -> Option<LastScrape> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, scrape: LastScrape) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(scrape);
     }
 }
 
@@ -150,6 +180,14 @@ impl Engine {
                 "target scrape failed"
             );
         }
+        let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+        target.record(LastScrape {
+            finished: SystemTime::now(),
+            duration: elapsed,
+            up: outcome.up,
+            succeeded: outcome.succeeded(),
+            error: (!errors.is_empty()).then(|| redact(&errors.join("; "))),
+        });
         let gauge = |yes: bool| if yes { 1.0 } else { 0.0 };
         let mut own = Families::new();
         own.gauge(kind.up_metric, kind.up_help)
@@ -210,6 +248,53 @@ pub fn budget(configured: Duration, offset: Duration, header: Option<&str>) -> D
         }
     };
     usable.min(configured).max(MIN_BUDGET)
+}
+
+/// Longest error text kept for the status page.
+const MAX_ERROR_CHARS: usize = 500;
+
+/// Make an error message fit for a page anyone with network access can open. Collectors already keep
+/// secrets out of their errors; this is the second line of defence for text they pass on from
+/// elsewhere (a redirect's `Location`, a server's message): credentials in a URL's userinfo and
+/// whole query strings are replaced, line breaks flattened, and the text cut to a bounded length.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS + 3));
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // The URL runs to the next whitespace or quote.
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("[REDACTED]");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        match path.find('?') {
+            Some(q) => {
+                out.push_str(&path[..q]);
+                out.push_str("?[REDACTED]");
+            }
+            None => out.push_str(path),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    let flat: String = out
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match flat.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((cut, _)) => format!("{}...", &flat[..cut]),
+        None => flat,
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

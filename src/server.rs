@@ -1,4 +1,4 @@
-//! The HTTP server: `/metrics`, `/probe`, the landing page and the health endpoints.
+//! The HTTP server: `/metrics`, `/probe`, the status page at `/`, `/config` and the health endpoints.
 //!
 //! Handlers never fail because a target did: a scrape always answers 200 with whatever succeeded.
 //! The shutdown trigger is a parameter of [`run`] so tests can stop the server without signals.
@@ -8,15 +8,15 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::http::header::{CONTENT_TYPE, ContentType};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ContentType};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, middleware, web};
 use fanout_collectors::Families;
 use prometheus::Registry;
 
 use crate::exposition::{self, Batch};
-use crate::scrape::{Engine, Selection};
+use crate::scrape::{Engine, LastScrape, Selection, Target};
 
 /// Header Prometheus sends with its scrape timeout.
 pub const TIMEOUT_HEADER: &str = "X-Prometheus-Scrape-Timeout-Seconds";
@@ -26,12 +26,19 @@ pub struct State {
     engine: Engine,
     telemetry_path: String,
     config_source: String,
+    config_summary: String,
     process: Registry,
 }
 
 impl State {
-    /// Shared state for an engine; `config_source` is shown on the landing page.
-    pub fn new(engine: Engine, telemetry_path: String, config_source: String) -> Self {
+    /// Shared state for an engine; `config_source` is shown on the status page and `config_summary`
+    /// (see [`crate::config::Config::summary`]) at `/config`.
+    pub fn new(
+        engine: Engine,
+        telemetry_path: String,
+        config_source: String,
+        config_summary: String,
+    ) -> Self {
         let process = Registry::new();
         #[cfg(target_os = "linux")]
         if let Err(error) = process.register(Box::new(
@@ -43,6 +50,7 @@ impl State {
             engine,
             telemetry_path,
             config_source,
+            config_summary,
             process,
         }
     }
@@ -86,6 +94,7 @@ pub async fn run(
             .route(&path, web::get().to(metrics))
             .route("/probe", web::get().to(probe))
             .route("/", web::get().to(landing))
+            .route("/config", web::get().to(config_summary))
             .route("/-/healthy", web::get().to(healthy))
             .route("/-/ready", web::get().to(ready))
     })
@@ -185,44 +194,130 @@ async fn ready() -> HttpResponse {
 async fn landing(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
-        .body(landing_page(&state))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(status_page(&state, SystemTime::now()))
 }
 
-fn landing_page(state: &State) -> String {
-    let mut by_kind: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for t in state.engine.targets() {
-        by_kind.entry(t.kind()).or_default().push(&t.name);
-    }
+/// The configuration summary linked from the status page, as `--config.check` prints it.
+async fn config_summary(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(state.config_summary.clone())
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:80em;padding:0 1em;color:#222}\
+h1{margin-bottom:.2em}nav a{margin-right:1.2em}code{background:#f1f1f1;padding:0 .25em}\
+table{border-collapse:collapse;width:100%;margin-top:.5em}\
+th,td{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top}\
+th{background:#fafafa}td.name{white-space:nowrap}td.num{text-align:right;white-space:nowrap}td.err{max-width:30em;overflow-wrap:anywhere}\
+.state{font-weight:bold;padding:.1em .5em;border-radius:.3em;white-space:nowrap}\
+.up{background:#d7f5dd;color:#14532d}.down{background:#fde0e0;color:#7f1d1d}\
+.partial{background:#fff3cd;color:#713f12}.pending{background:#e5e7eb;color:#374151}\
+.muted{color:#666}";
+
+/// The landing page: every target's state from its latest scrape, for the operator who opens the
+/// exporter first. Plain HTML and CSS, no JavaScript; rendering never scrapes anything.
+fn status_page(state: &State, now: SystemTime) -> String {
+    let targets = state.engine.targets();
+    let lasts: Vec<Option<LastScrape>> = targets.iter().map(Target::last_scrape).collect();
+    let up = lasts.iter().flatten().filter(|l| l.up).count();
+    let down = lasts.iter().flatten().filter(|l| !l.up).count();
+    let pending = lasts.iter().filter(|l| l.is_none()).count();
     let path = html_escape(&state.telemetry_path);
     let mut page = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>fanout_exporter</title>\n\
-         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
-         code{{background:#eee;padding:0 .2em}}</style></head>\n<body>\n\
-         <h1>fanout_exporter</h1>\n<p>Version {version} (revision {revision}). \
-         Configuration: <code>{source}</code>.</p>\n<ul>\n\
-         <li><a href=\"{path}\">{path}</a>: every target</li>\n\
-         <li><a href=\"/-/healthy\">/-/healthy</a> and <a href=\"/-/ready\">/-/ready</a></li>\n</ul>\n\
-         <h2>Targets</h2>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>fanout_exporter</title>\n<style>{STYLE}</style></head>\n<body>\n\
+         <h1>fanout_exporter</h1>\n<p class=\"muted\">Version {version} (revision {revision}) \
+         &middot; configuration <code>{source}</code> &middot; page rendered {now}</p>\n\
+         <nav><a href=\"{path}\">{path}</a><a href=\"/config\">configuration summary</a>\
+         <a href=\"/-/healthy\">/-/healthy</a><a href=\"/-/ready\">/-/ready</a></nav>\n\
+         <h2>Targets</h2>\n<p>{total} targets: {up} up, {down} down, {pending} not scraped yet. \
+         States are those of each target's latest scrape through {path} or /probe; opening this \
+         page does not scrape.</p>\n",
         version = html_escape(crate::VERSION),
         revision = html_escape(crate::REVISION),
         source = html_escape(&state.config_source),
+        now = utc(now),
+        total = targets.len(),
     );
-    if by_kind.is_empty() {
-        page.push_str("<p>No targets configured.</p>\n");
+    if targets.is_empty() {
+        page.push_str("<p>No targets configured.</p>\n</body>\n</html>\n");
+        return page;
     }
-    for (kind, names) in by_kind {
-        let _ = writeln!(page, "<h3>{}</h3>\n<ul>", html_escape(kind));
-        for name in names {
-            let name = html_escape(name);
-            let _ = writeln!(
-                page,
-                "<li>{name} (<a href=\"/probe?target={name}\">probe</a>)</li>"
-            );
-        }
-        page.push_str("</ul>\n");
+    page.push_str(
+        "<table>\n<thead><tr><th>Target</th><th>Kind</th><th>Endpoint</th><th>State</th>\
+         <th>Last scrape</th><th>Duration</th><th>Last error</th><th>Links</th></tr></thead>\n<tbody>\n",
+    );
+    for (target, last) in targets.iter().zip(&lasts) {
+        let name = html_escape(&target.name);
+        let (class, label) = match last {
+            None => ("pending", "PENDING"),
+            Some(l) if !l.up => ("down", "DOWN"),
+            Some(l) if !l.succeeded => ("partial", "UP, PARTIAL"),
+            Some(_) => ("up", "UP"),
+        };
+        let (when, duration, error) = match last {
+            None => ("never".to_owned(), "&ndash;".to_owned(), String::new()),
+            Some(l) => (
+                format!("{} ({} ago)", utc(l.finished), ago(now, l.finished)),
+                duration(l.duration),
+                l.error.as_deref().map(html_escape).unwrap_or_default(),
+            ),
+        };
+        let _ = writeln!(
+            page,
+            "<tr id=\"target-{name}\"><td class=\"name\">{name}</td><td>{kind}</td><td><code>{endpoint}</code></td>\
+             <td><span class=\"state {class}\">{label}</span></td><td class=\"num\">{when}</td>\
+             <td class=\"num\">{duration}</td><td class=\"err\">{error}</td>\
+             <td><a href=\"/probe?target={name}\">probe</a></td></tr>",
+            kind = html_escape(target.kind()),
+            endpoint = html_escape(&target.collector.endpoint()),
+        );
     }
-    page.push_str("</body>\n</html>\n");
+    page.push_str("</tbody>\n</table>\n</body>\n</html>\n");
     page
+}
+
+/// `2026-11-25 18:20:01 UTC`: readable, sortable, and the same whatever the server's time zone.
+fn utc(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date, in 400-year eras of 146097 days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// A scrape's duration in the unit that keeps it readable: `4.2 ms`, `1.25 s`.
+fn duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+/// How long before `now` a scrape finished, in the largest unit that keeps it short.
+fn ago(now: SystemTime, then: SystemTime) -> String {
+    let secs = now.duration_since(then).map_or(0, |d| d.as_secs());
+    match secs {
+        0..120 => format!("{secs}s"),
+        120..7200 => format!("{}m", secs / 60),
+        _ => format!("{}h", secs / 3600),
+    }
 }
 
 fn html_escape(text: &str) -> String {
@@ -230,4 +325,39 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_renders_civil_dates() {
+        let at = |secs: u64| utc(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01 00:00:00 UTC");
+        // `date -u -d @951782400` (a leap day) and `date -u -d @1795631999`.
+        assert_eq!(at(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(at(1_795_631_999), "2026-11-25 18:39:59 UTC");
+        assert_eq!(at(4_107_542_400), "2100-03-01 00:00:00 UTC");
+    }
+
+    #[test]
+    fn ago_picks_a_short_unit() {
+        let now = UNIX_EPOCH + Duration::from_secs(100_000);
+        let before = |secs: u64| ago(now, now - Duration::from_secs(secs));
+        assert_eq!(before(3), "3s");
+        assert_eq!(before(600), "10m");
+        assert_eq!(before(10_800), "3h");
+        // A clock that stepped back shows 0s rather than nonsense.
+        assert_eq!(ago(now, now + Duration::from_secs(5)), "0s");
+    }
+
+    #[test]
+    fn html_escape_covers_attribute_quotes() {
+        assert_eq!(
+            html_escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
 }

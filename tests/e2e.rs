@@ -231,27 +231,115 @@ fn probe_serves_one_target_without_a_target_label() {
     );
 }
 
+/// The table row of `target` on the status page.
+fn status_row<'a>(page: &'a str, target: &str) -> &'a str {
+    let start = page
+        .find(&format!("<tr id=\"target-{target}\">"))
+        .unwrap_or_else(|| panic!("no row for {target} in:\n{page}"));
+    let end = page[start..].find("</tr>").unwrap() + start;
+    &page[start..end]
+}
+
 #[test]
-fn landing_page_and_health_endpoints() {
+fn status_page_shows_each_targets_latest_scrape() {
     let s = start();
+    let port = s.exporter.address.port();
     let r = s.exporter.get("/", &[]);
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
     let page = r.text();
     for expected in [
         "<h1>fanout_exporter</h1>",
         "<a href=\"/metrics\">/metrics</a>",
-        "<h3>http</h3>",
-        "<li>hung (<a href=\"/probe?target=hung\">probe</a>)</li>",
-        "<li>self (<a href=\"/probe?target=self\">probe</a>)</li>",
+        "<a href=\"/config\">configuration summary</a>",
+        "3 targets: 0 up, 0 down, 3 not scraped yet.",
     ] {
         assert!(page.contains(expected), "{expected} missing from:\n{page}");
     }
     assert!(
-        !page.contains(SECRET) && !page.contains("nonexistent"),
-        "only names are shown"
+        !page.contains("<script"),
+        "the page works without JavaScript"
     );
+    let row = status_row(&page, "self");
+    assert!(row.contains("PENDING") && row.contains("never"), "{row}");
 
+    // Prometheus scrapes (with a short timeout, so the hung target is cut off quickly).
+    let scrape = s.exporter.get(
+        "/metrics",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")],
+    );
+    assert_eq!(scrape.status, 200);
+    let page = s.exporter.get("/", &[]).text();
+    assert!(
+        page.contains("3 targets: 1 up, 2 down, 0 not scraped yet."),
+        "{page}"
+    );
+    let row = status_row(&page, "self");
+    for expected in [
+        "<td>http</td>",
+        &format!("<code>http://127.0.0.1:{port}/-/healthy</code>"),
+        "<span class=\"state up\">UP</span>",
+        "<a href=\"/probe?target=self\">probe</a>",
+        " UTC (",
+        " ms</td>",
+    ] {
+        assert!(row.contains(expected), "{expected} missing from {row}");
+    }
+    let row = status_row(&page, "missing");
+    assert!(
+        row.contains("<span class=\"state down\">DOWN</span>"),
+        "{row}"
+    );
+    assert!(row.contains("404"), "the error names the status: {row}");
+    let row = status_row(&page, "hung");
+    assert!(row.contains("DOWN"), "{row}");
+    assert!(
+        row.to_lowercase().contains("deadline") || row.to_lowercase().contains("time"),
+        "{row}"
+    );
+    assert!(!page.contains(SECRET), "{page}");
+
+    // A probe updates its target's row too.
+    assert_eq!(s.exporter.get("/probe?target=self", &[]).status, 200);
+    let config = s.exporter.get("/config", &[]);
+    assert_eq!(config.status, 200);
+    let config = config.text();
+    assert!(
+        config.contains(&format!(
+            "target missing (http) http://127.0.0.1:{port}/nonexistent labels: {{env=\"e2e\"}}"
+        )),
+        "{config}"
+    );
+    assert!(config.contains("scrape_timeout=5s"), "{config}");
+    assert!(!config.contains(SECRET), "{config}");
+}
+
+#[test]
+fn healthcheck_subcommand_reports_the_servers_health() {
+    let s = start();
+    let address = format!("--web.listen-address={}", s.exporter.address);
+    let (code, stdout, stderr) = run(&["healthcheck", &address]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "healthy\n");
+    // `:port` (every interface) is reached over loopback, as inside a container.
+    let port = format!("--web.listen-address=:{}", s.exporter.address.port());
+    assert_eq!(run(&[&port, "healthcheck"]).0, Some(0));
+
+    let Setup { exporter, .. } = s;
+    let stopped = exporter.address;
+    assert!(exporter.terminate().success());
+    let (code, stdout, stderr) = run(&["healthcheck", &format!("--web.listen-address={stopped}")]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.starts_with("unhealthy: cannot connect to"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn health_endpoints() {
+    let s = start();
     let r = s.exporter.get("/-/healthy", &[]);
     assert_eq!((r.status, r.text().as_str()), (200, "Healthy\n"));
     let r = s.exporter.get("/-/ready", &[]);

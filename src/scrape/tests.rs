@@ -41,6 +41,10 @@ impl Collector for Fake {
         self.1
     }
 
+    fn endpoint(&self) -> String {
+        format!("fake {:?}", self.0)
+    }
+
     fn collect(&self, deadline: Instant) -> futures_util::future::BoxFuture<'_, Outcome> {
         Box::pin(async move {
             let mut f = Families::new();
@@ -371,5 +375,94 @@ async fn up_with_an_error_is_up_but_not_a_successful_scrape() {
     assert!(
         text.contains("shared_gauge{target=\"db\",env=\"test\"} 4\n"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_last_scrape_of_each_target_is_kept_for_the_status_page() {
+    let engine = Engine::new(
+        &global(4),
+        vec![
+            target(
+                "good",
+                Behaviour::Answer {
+                    value: 1.0,
+                    up: true,
+                },
+            ),
+            target(
+                "bad",
+                Behaviour::Answer {
+                    value: 1.0,
+                    up: false,
+                },
+            ),
+            target(
+                "unprobed",
+                Behaviour::Answer {
+                    value: 1.0,
+                    up: true,
+                },
+            ),
+        ],
+    );
+    assert!(engine.targets().iter().all(|t| t.last_scrape().is_none()));
+    let before = SystemTime::now();
+    engine
+        .scrape(Selection::Probe("good"), Duration::from_secs(1))
+        .await;
+    engine
+        .scrape(Selection::Probe("bad"), Duration::from_secs(1))
+        .await;
+    let last = |name: &str| {
+        engine
+            .targets()
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap()
+            .last_scrape()
+    };
+    let good = last("good").expect("good was scraped");
+    assert!(
+        good.up && good.succeeded && good.error.is_none(),
+        "{good:?}"
+    );
+    assert!(good.finished >= before);
+    let bad = last("bad").expect("bad was scraped");
+    assert!(!bad.up && !bad.succeeded, "{bad:?}");
+    assert!(
+        bad.error.as_deref().unwrap().contains("told to fail"),
+        "{bad:?}"
+    );
+    assert!(last("unprobed").is_none());
+
+    // A hung target is recorded too, as timed out.
+    let engine = Engine::new(&global(4), vec![target("hung", Behaviour::Hang)]);
+    engine.scrape(Selection::All, MIN_BUDGET).await;
+    let hung = engine.targets()[0].last_scrape().expect("recorded");
+    assert!(!hung.up && hung.error.is_some(), "{hung:?}");
+}
+
+#[test]
+fn redact_hides_url_credentials_and_queries_and_bounds_the_text() {
+    assert_eq!(
+        redact("redirect to https://user:s3cret@example.com/x?token=abc failed"),
+        "redirect to https://[REDACTED]@example.com/x?[REDACTED] failed"
+    );
+    assert_eq!(
+        redact("GET http://example.com:8080/health refused"),
+        "GET http://example.com:8080/health refused"
+    );
+    assert_eq!(
+        redact("a redis://:pw@h:6379/0 and \"http://u@h?k=v\"\nnext"),
+        "a redis://[REDACTED]@h:6379/0 and \"http://[REDACTED]@h?[REDACTED]\" next"
+    );
+    let long = "x".repeat(2000);
+    let cut = redact(&long);
+    assert_eq!(cut.chars().count(), MAX_ERROR_CHARS + 3);
+    assert!(cut.ends_with("..."));
+    assert_eq!(
+        redact("no url: connection refused"),
+        "no url: connection refused"
     );
 }

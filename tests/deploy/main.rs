@@ -16,7 +16,7 @@ mod redis_server;
 mod container;
 /// deploy/kubernetes: schemas, Operator monitors, the sidecar's required fields.
 mod kubernetes;
-/// deploy/prometheus and deploy/grafana: promtool on the configuration and rules, dashboard structure.
-mod rules;
 /// A real Prometheus scraping the exporter (static and /probe jobs) against real targets.
 mod prometheus;
+/// deploy/prometheus and deploy/grafana: promtool on the configuration and rules, dashboard structure.
+mod rules;

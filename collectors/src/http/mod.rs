@@ -314,6 +314,12 @@ fn auth_header(auth: &Auth) -> Result<HeaderValue, SettingsError> {
 }
 
 impl Collector for HttpCollector {
+    fn endpoint(&self) -> String {
+        // The query string and userinfo may hold credentials; scheme, host, port and path do not.
+        let url = &self.settings.url;
+        format!("{}://{}{}", url.scheme(), probe::endpoint(url), url.path())
+    }
+
     fn kind(&self) -> &'static Kind {
         &KIND
     }

@@ -434,6 +434,11 @@ impl fmt::Debug for MysqlCollector {
 }
 
 impl Collector for MysqlCollector {
+    fn endpoint(&self) -> String {
+        let s = &self.inner.settings;
+        format!("{} as {}", s.address, s.user)
+    }
+
     fn kind(&self) -> &'static Kind {
         &KIND
     }

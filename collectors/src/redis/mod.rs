@@ -297,6 +297,23 @@ impl fmt::Debug for RedisCollector {
 }
 
 impl Collector for RedisCollector {
+    fn endpoint(&self) -> String {
+        // The configured URL without its password; the user name and database stay.
+        let url = &self.inner.settings.url;
+        let user = url.user.as_deref();
+        match &url.address {
+            RedisAddress::Unix(_) => match user {
+                Some(user) => format!("{} db {} as {user}", url.address, url.db),
+                None => format!("{} db {}", url.address, url.db),
+            },
+            RedisAddress::Tcp { .. } => {
+                let scheme = if url.tls { "rediss" } else { "redis" };
+                let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+                format!("{scheme}://{user}{}/{}", url.address, url.db)
+            }
+        }
+    }
+
     fn kind(&self) -> &'static Kind {
         &KIND
     }
