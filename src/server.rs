@@ -213,7 +213,8 @@ th{background:#fafafa}td.name{white-space:nowrap}td.num{text-align:right;white-s
 .state{font-weight:bold;padding:.1em .5em;border-radius:.3em;white-space:nowrap}\
 .up{background:#d7f5dd;color:#14532d}.down{background:#fde0e0;color:#7f1d1d}\
 .partial{background:#fff3cd;color:#713f12}.pending{background:#e5e7eb;color:#374151}\
-.muted{color:#666}";
+.muted{color:#666}td.err{min-width:14em}\
+@media print{body{font-size:10px;max-width:none;margin:0}}@page{size:A4 landscape;margin:1cm}";
 
 /// The landing page: every target's state from its latest scrape, for the operator who opens the
 /// exporter first. Plain HTML and CSS, no JavaScript; rendering never scrapes anything.
