@@ -205,7 +205,7 @@ async fn config_summary(state: web::Data<State>) -> HttpResponse {
         .body(state.config_summary.clone())
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:80em;padding:0 1em;color:#222}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:90em;padding:0 1em;color:#222}\
 h1{margin-bottom:.2em}nav a{margin-right:1.2em}code{background:#f1f1f1;padding:0 .25em}\
 table{border-collapse:collapse;width:100%;margin-top:.5em}\
 th,td{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top}\
@@ -261,7 +261,11 @@ fn status_page(state: &State, now: SystemTime) -> String {
         let (when, duration, error) = match last {
             None => ("never".to_owned(), "&ndash;".to_owned(), String::new()),
             Some(l) => (
-                format!("{} ({} ago)", utc(l.finished), ago(now, l.finished)),
+                format!(
+                    "{}<br><span class=\"muted\">{} ago</span>",
+                    utc(l.finished),
+                    ago(now, l.finished)
+                ),
                 duration(l.duration),
                 l.error.as_deref().map(html_escape).unwrap_or_default(),
             ),

@@ -281,7 +281,7 @@ fn status_page_shows_each_targets_latest_scrape() {
         &format!("<code>http://127.0.0.1:{port}/-/healthy</code>"),
         "<span class=\"state up\">UP</span>",
         "<a href=\"/probe?target=self\">probe</a>",
-        " UTC (",
+        " UTC<br><span class=\"muted\">",
         " ms</td>",
     ] {
         assert!(row.contains(expected), "{expected} missing from {row}");

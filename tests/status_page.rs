@@ -142,7 +142,7 @@ fn chromium_renders_one_target_up_and_one_down() {
         "http",
         &format!("http://127.0.0.1:{port}/-/healthy"),
         "UP",
-        " UTC (",
+        " UTC",
         " ms",
         "probe",
     ] {
