@@ -265,12 +265,42 @@ impl EnvLayer {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .filter_map(|(name, value)| {
                 let rest = name.strip_prefix(ENV_PREFIX)?;
+                if is_service_link(rest) {
+                    return None;
+                }
                 let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
                 (!parts.iter().any(String::is_empty)).then(|| (parts.join("."), value))
             })
             .collect();
         Self { vars }
     }
+}
+
+/// Whether `rest` (a variable name after [`ENV_PREFIX`]) is one Kubernetes sets for a Service named
+/// `fanout-exporter` in every container of the namespace (docker links use the same shapes):
+/// `PORT`, `PORT_9930_TCP`, `PORT_9930_TCP_ADDR|PORT|PROTO`, `SERVICE_HOST`, `SERVICE_PORT`,
+/// `SERVICE_PORT_<PORT NAME>`. They are not configuration, and refusing them as unknown keys would
+/// stop the exporter from starting in any pod beside such a Service. Our own keys always contain
+/// `__`, so nothing of ours is ever taken for one.
+fn is_service_link(rest: &str) -> bool {
+    if rest.contains("__") {
+        return false;
+    }
+    if matches!(rest, "PORT" | "SERVICE_HOST" | "SERVICE_PORT") || rest.starts_with("SERVICE_PORT_")
+    {
+        return true;
+    }
+    let Some(port) = rest.strip_prefix("PORT_") else {
+        return false;
+    };
+    let mut parts = port.splitn(3, '_');
+    let number = parts.next().unwrap_or_default();
+    let protocol = parts.next().unwrap_or_default();
+    let field = parts.next();
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && matches!(protocol, "TCP" | "UDP" | "SCTP")
+        && matches!(field, None | Some("ADDR" | "PORT" | "PROTO"))
 }
 
 impl Provider for EnvLayer {

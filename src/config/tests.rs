@@ -399,6 +399,51 @@ fn bad_environment_values_name_the_variable() {
 }
 
 #[test]
+fn kubernetes_service_links_are_not_configuration() {
+    // What Kubernetes sets in every container of a namespace with a Service named fanout-exporter.
+    let links = [
+        ("FANOUT_EXPORTER_PORT", "tcp://10.0.0.1:9930"),
+        ("FANOUT_EXPORTER_PORT_9930_TCP", "tcp://10.0.0.1:9930"),
+        ("FANOUT_EXPORTER_PORT_9930_TCP_ADDR", "10.0.0.1"),
+        ("FANOUT_EXPORTER_PORT_9930_TCP_PORT", "9930"),
+        ("FANOUT_EXPORTER_PORT_9930_TCP_PROTO", "tcp"),
+        ("FANOUT_EXPORTER_SERVICE_HOST", "10.0.0.1"),
+        ("FANOUT_EXPORTER_SERVICE_PORT", "9930"),
+        ("FANOUT_EXPORTER_SERVICE_PORT_METRICS", "9930"),
+    ];
+    let config = load_in_jail(
+        VALID,
+        |jail| {
+            for (name, value) in links {
+                jail.set_env(name, value);
+            }
+        },
+        FlagOverrides::default(),
+    )
+    .expect("service links are ignored");
+    assert!(config.targets.iter().any(|t| t.name == "web"));
+
+    // Anything else unknown is still an error, naming the variable.
+    for near_miss in [
+        "FANOUT_EXPORTER_PORTS",
+        "FANOUT_EXPORTER_PORT_X_TCP",
+        "FANOUT_EXPORTER_PORT_9930_TCP_HOST",
+        "FANOUT_EXPORTER_SERVICEHOST",
+    ] {
+        let errors = load_in_jail(
+            VALID,
+            |jail| jail.set_env(near_miss, "1"),
+            FlagOverrides::default(),
+        )
+        .expect_err(near_miss);
+        assert!(
+            errors.to_string().contains(near_miss),
+            "{near_miss}: {errors}"
+        );
+    }
+}
+
+#[test]
 fn secrets_are_read_from_files_and_never_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("password"), "s3cr3t-pass\n").expect("write");
