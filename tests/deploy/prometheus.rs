@@ -1,1 +1,846 @@
-//! (being written)
+//! A real Prometheus (Debian's `prometheus`) scraping the built exporter both documented ways — a
+//! static job on `/metrics` and a `/probe` job with the multi-target relabeling — while the exporter
+//! collects real targets: a MariaDB primary and its replica, a redis-server, and an HTTP and an HTTPS
+//! server. Prometheus must see every target up, ingest every sample (none dropped as out of order,
+//! duplicate or out of bounds), compute `rate()` over the exporter's counters, load and evaluate the
+//! shipped alert rules without error, and know every metric name the rules and the dashboard query.
+//!
+//! Cleanup: the MariaDB and Redis servers and Prometheus run under the watchdog of watched.rs, the
+//! exporter under a [`Watchdog`] of its own: whatever ends this process (a failed assertion, SIGKILL)
+//! ends them too and removes their directories. A failed assertion drops everything normally first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_yaml::Value;
+
+use crate::mariadb_server::{self, Pair};
+use crate::redis_server::{self, Redis};
+use crate::support::{self, Exporter};
+
+// mariadb_server and redis_server each load their own copy.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../collectors/tests/support/watched.rs"]
+mod watched;
+
+use watched::Watched;
+
+/// The static job on `/metrics`; its samples carry `target`.
+const JOB: &str = "fanout";
+/// The `/probe` job; the target name becomes `instance`.
+const PROBE_JOB: &str = "fanout-probe";
+const MYSQL: &[&str] = &["db-primary", "db-replica"];
+const REDIS: &[&str] = &["cache"];
+const HTTP: &[&str] = &["web", "web-tls"];
+/// Every configured target, in the order of the probe job's static config.
+const TARGETS: &[&str] = &["db-primary", "db-replica", "cache", "web", "web-tls"];
+/// Scrapes of every target to wait for before asserting (one per second).
+const SCRAPES: f64 = 5.0;
+/// Validity of the HTTPS server's certificate, which `probe_ssl_earliest_cert_expiry` must report.
+const LEAF_DAYS: f64 = 365.0;
+
+#[test]
+fn prometheus_scrapes_every_target_both_ways_and_evaluates_the_shipped_rules() {
+    let rules = shipped_rule_files();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Targets: the MariaDB pair and Redis start in parallel; the web servers are threads.
+    let (pair, cache) = std::thread::scope(|s| {
+        let pair = s.spawn(Pair::start);
+        let cache = s.spawn(|| Redis::start(redis_server::Opts::default()));
+        (pair.join().unwrap(), cache.join().unwrap())
+    });
+    pair.primary
+        .sql("CREATE TABLE replicated.load (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME)");
+    make_pki(dir.path());
+    let web = serve(None);
+    let web_tls = serve(Some(server_tls(dir.path())));
+
+    support::write(dir.path(), "mysql.pw", mariadb_server::EXPORTER_PASSWORD);
+    // The sub-collectors deploy/compose/fanout.yaml enables, so that Prometheus ingests what a
+    // deployment's does.
+    let mysql = "user: exporter, password_file: mysql.pw, collect: [global_status, \
+                 global_variables, slave_status, info_schema.processlist, \
+                 info_schema.innodb_metrics, perf_schema.eventsstatements]";
+    // Prometheus' 1 s timeout minus the default 500 ms offset would leave half a second per scrape
+    // for a debug build on a shared machine; 100 ms keeps the deadline real but roomy.
+    let config = support::write(
+        dir.path(),
+        "fanout.yaml",
+        &format!(
+            "global:\n  timeout_offset: 100ms\n\
+             mysql:\n\
+             \x20 db-primary: {{address: '127.0.0.1:{}', {mysql}}}\n\
+             \x20 db-replica: {{address: '127.0.0.1:{}', {mysql}}}\n\
+             redis:\n\
+             \x20 cache: {{url: '{}'}}\n\
+             http:\n\
+             \x20 web: {{url: 'http://{web}/'}}\n\
+             \x20 web-tls: {{url: 'https://{web_tls}/', tls: {{ca_file: ca.crt}}}}\n",
+            pair.primary.port(),
+            pair.replica.port(),
+            cache.url(),
+        ),
+    );
+    let exporter = Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", config.display()),
+    ]);
+    let _exporter_watchdog = Watchdog::new(exporter.pid(), dir.path());
+    let prometheus = Prometheus::start(&prometheus_yml(exporter.address, &rules));
+
+    // Bounded wait: target discovery alone takes Prometheus up to 5 s, then one scrape a second.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut iteration = 0;
+    loop {
+        // Some load, so that the counters `rate()` reads move for a reason besides the scrapes.
+        iteration += 1;
+        cache.cli(&["INCR", "fanout:load"]);
+        pair.primary.sql(
+            "INSERT INTO replicated.load (at) VALUES (NOW()); SELECT COUNT(*) FROM replicated.load",
+        );
+        let counts = prometheus.query(r#"count_over_time(up{job=~"fanout.*"}[1m])"#);
+        let scraped = counts.len() == 1 + TARGETS.len() && counts.iter().all(|s| s.1 >= SCRAPES);
+        let unevaluated: Vec<String> = prometheus
+            .rules()
+            .iter()
+            .filter(|rule| rule["health"].as_str() == Some("unknown"))
+            .map(|rule| text(&rule["name"]))
+            .collect();
+        if scraped && unevaluated.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 45 s ({iteration} polls), Prometheus has not scraped all {} targets {SCRAPES} \
+             times (scrapes per target: {counts:?}) or not evaluated these rules yet (a group \
+             interval over 1 s?): {unevaluated:?}\nPrometheus log:\n{}",
+            1 + TARGETS.len(),
+            prometheus.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    assert_targets_healthy(&prometheus, exporter.address);
+    let per_target = |promql: &str, targets: &[&str], ok: &dyn Fn(f64) -> bool, what: &str| {
+        assert_per_target(&prometheus, &exporter, promql, targets, ok, what);
+    };
+    let one = |v: f64| v == 1.0;
+    per_target("mysql_up", MYSQL, &one, "1");
+    per_target("redis_up", REDIS, &one, "1");
+    per_target("probe_success", HTTP, &one, "1");
+    per_target("fanout_exporter_scrape_success", TARGETS, &one, "1");
+    // Replication: the replica's threads run, the primary has no slave status at all.
+    per_target(
+        "mysql_slave_status_slave_io_running",
+        &["db-replica"],
+        &one,
+        "1",
+    );
+    per_target(
+        "mysql_slave_status_slave_sql_running",
+        &["db-replica"],
+        &one,
+        "1",
+    );
+    per_target(
+        "mysql_slave_status_seconds_behind_master",
+        &["db-replica"],
+        &|v| (0.0..60.0).contains(&v),
+        "a lag under a minute",
+    );
+    // TLS: only the HTTPS probe has a certificate, the one the server was given.
+    per_target("probe_http_ssl == 1", &["web-tls"], &one, "1 (web's is 0)");
+    per_target(
+        "probe_ssl_earliest_cert_expiry - time()",
+        &["web-tls"],
+        &|v| ((LEAF_DAYS - 1.0) * 86400.0..(LEAF_DAYS + 1.0) * 86400.0).contains(&v),
+        &format!("the leaf's {LEAF_DAYS} days of validity"),
+    );
+    // Counters through rate(): one positive rate per target and job.
+    let positive = |v: f64| v > 0.0;
+    per_target(
+        "rate(redis_commands_processed_total[10s])",
+        REDIS,
+        &positive,
+        "> 0",
+    );
+    per_target(
+        "rate(mysql_global_status_queries[10s])",
+        MYSQL,
+        &positive,
+        "> 0",
+    );
+
+    assert_rules_ok(&prometheus, &rules);
+    assert_queried_names_ingested(
+        &prometheus,
+        &crate::rules::queried_metric_names(),
+        crate::rules::PROMETHEUS_GENERATED,
+    );
+    assert_nothing_rejected(&prometheus);
+    let exporter_warnings: Vec<String> = exporter
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("level=warn") || l.contains("level=error"))
+        .collect();
+    assert!(
+        exporter_warnings.is_empty(),
+        "the exporter logged warnings while Prometheus scraped healthy targets:\n{}",
+        exporter_warnings.join("\n")
+    );
+}
+
+/// The shipped alert rule files, `deploy/prometheus/rules/*.yml`; at least one must exist.
+fn shipped_rule_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: the shipped alert rules are missing",
+                dir.display()
+            )
+        })
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no *.yml alert rules in {}",
+        dir.display()
+    );
+    files
+}
+
+/// The Prometheus configuration: one scrape a second, the static job and the `/probe` job (the
+/// relabeling the README documents), the shipped rules evaluated every second.
+fn prometheus_yml(exporter: SocketAddr, rules: &[PathBuf]) -> String {
+    let rules_dir = rules[0].parent().unwrap();
+    let targets: Vec<String> = TARGETS.iter().map(|t| format!("'{t}'")).collect();
+    format!(
+        "global:\n\
+         \x20 scrape_interval: 1s\n\
+         \x20 scrape_timeout: 1s\n\
+         \x20 evaluation_interval: 1s\n\
+         rule_files:\n\
+         \x20 - '{rules}/*.yml'\n\
+         scrape_configs:\n\
+         \x20 - job_name: {JOB}\n\
+         \x20   static_configs:\n\
+         \x20     - targets: ['{exporter}']\n\
+         \x20 - job_name: {PROBE_JOB}\n\
+         \x20   metrics_path: /probe\n\
+         \x20   static_configs:\n\
+         \x20     - targets: [{targets}]\n\
+         \x20   relabel_configs:\n\
+         \x20     - source_labels: [__address__]\n\
+         \x20       target_label: __param_target\n\
+         \x20     - source_labels: [__param_target]\n\
+         \x20       target_label: instance\n\
+         \x20     - target_label: __address__\n\
+         \x20       replacement: '{exporter}'\n",
+        rules = rules_dir.display(),
+        targets = targets.join(", "),
+    )
+}
+
+/// The six scrape targets (the static job's one, the probe job's five), each healthy with no error
+/// and `up` 1.
+fn assert_targets_healthy(prometheus: &Prometheus, exporter: SocketAddr) {
+    let data = prometheus.api("/api/v1/targets?state=any");
+    let dropped = seq(&data["droppedTargets"]);
+    assert!(dropped.is_empty(), "dropped targets: {dropped:?}");
+    let mut seen = BTreeMap::new();
+    for target in seq(&data["activeTargets"]) {
+        let job = text(&target["labels"]["job"]);
+        let instance = text(&target["labels"]["instance"]);
+        let health = text(&target["health"]);
+        let error = text(&target["lastError"]);
+        let url = text(&target["scrapeUrl"]);
+        seen.insert((job, instance), (health, error, url));
+    }
+    let mut expected = BTreeSet::from([(JOB.to_owned(), exporter.to_string())]);
+    expected.extend(
+        TARGETS
+            .iter()
+            .map(|t| (PROBE_JOB.to_owned(), (*t).to_owned())),
+    );
+    assert_eq!(
+        seen.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "scrape targets (job, instance)"
+    );
+    let unhealthy: Vec<String> = seen
+        .iter()
+        .filter(|(_, (health, error, _))| health != "up" || !error.is_empty())
+        .map(|((job, instance), (health, error, url))| {
+            format!("{job}/{instance} ({url}): {health} {error}")
+        })
+        .collect();
+    assert!(
+        unhealthy.is_empty(),
+        "unhealthy scrape targets:\n{}\nPrometheus log:\n{}",
+        unhealthy.join("\n"),
+        prometheus.log()
+    );
+    for target in TARGETS {
+        let url = &seen[&(PROBE_JOB.to_owned(), (*target).to_owned())].2;
+        assert_eq!(url, &format!("http://{exporter}/probe?target={target}"));
+    }
+    // The same through the query API: `up` is 1 for each of them.
+    let up: BTreeMap<(String, String), f64> = prometheus
+        .query(r#"up{job=~"fanout.*"}"#)
+        .into_iter()
+        .map(|(labels, value)| ((labels["job"].clone(), labels["instance"].clone()), value))
+        .collect();
+    assert_eq!(
+        up.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "up series"
+    );
+    assert!(up.values().all(|v| *v == 1.0), "up: {up:?}");
+}
+
+/// `promql` answers exactly one series per job for each of `targets` (the static job's `target`
+/// label, the probe job's `instance`), each value `ok`.
+fn assert_per_target(
+    prometheus: &Prometheus,
+    exporter: &Exporter,
+    promql: &str,
+    targets: &[&str],
+    ok: &dyn Fn(f64) -> bool,
+    what: &str,
+) {
+    let samples = prometheus.query(promql);
+    let mut by_target = BTreeMap::new();
+    for (labels, value) in &samples {
+        let job = labels.get("job").cloned().unwrap_or_default();
+        let name = if job == JOB {
+            labels.get("target").cloned().unwrap_or_default()
+        } else {
+            labels.get("instance").cloned().unwrap_or_default()
+        };
+        let previous = by_target.insert((job.clone(), name.clone()), *value);
+        assert!(
+            previous.is_none(),
+            "{promql}: more than one series for {job}/{name}: {samples:?}"
+        );
+    }
+    let expected: BTreeSet<(String, String)> = targets
+        .iter()
+        .flat_map(|t| {
+            [
+                (JOB.to_owned(), (*t).to_owned()),
+                (PROBE_JOB.to_owned(), (*t).to_owned()),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        by_target.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "{promql}: the (job, target) pairs with a series; samples: {samples:?}"
+    );
+    let wrong: Vec<String> = by_target
+        .iter()
+        .filter(|(_, v)| !ok(**v))
+        .map(|((job, target), v)| format!("{job}/{target} = {v}"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{promql}: expected {what}, got {}\nexporter log:\n{}",
+        wrong.join(", "),
+        exporter.log().join("\n")
+    );
+}
+
+/// Every rule of the shipped files is loaded and evaluated fine, and none fires or is pending
+/// against these healthy targets.
+fn assert_rules_ok(prometheus: &Prometheus, files: &[PathBuf]) {
+    let data = prometheus.api("/api/v1/rules");
+    let groups = seq(&data["groups"]);
+    let loaded: BTreeSet<PathBuf> = groups
+        .iter()
+        .map(|g| PathBuf::from(text(&g["file"])))
+        .collect();
+    for file in files {
+        assert!(
+            loaded.contains(file),
+            "{}: no rule group loaded from it (loaded: {loaded:?})",
+            file.display()
+        );
+    }
+    let rules = prometheus.rules();
+    assert!(!rules.is_empty(), "no rules loaded from {loaded:?}");
+    let mut broken = Vec::new();
+    let mut active = Vec::new();
+    for rule in &rules {
+        let name = text(&rule["name"]);
+        let health = text(&rule["health"]);
+        let error = text(&rule["lastError"]);
+        if health != "ok" || !error.is_empty() {
+            broken.push(format!("{name}: {health} {error}"));
+        }
+        if rule["type"].as_str() == Some("alerting") && rule["state"].as_str() != Some("inactive") {
+            active.push(format!(
+                "{name} is {}: {:?}",
+                text(&rule["state"]),
+                rule["alerts"]
+            ));
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "rules that failed to evaluate:\n{}",
+        broken.join("\n")
+    );
+    assert!(
+        active.is_empty(),
+        "alerts pending or firing against healthy targets:\n{}",
+        active.join("\n")
+    );
+}
+
+/// Every metric name the shipped rules and dashboard query is one Prometheus generates itself, one
+/// a recording rule writes, or one it ingested from the exporter in one of the two jobs.
+fn assert_queried_names_ingested(
+    prometheus: &Prometheus,
+    queried: &BTreeSet<String>,
+    generated: &[&str],
+) {
+    assert!(
+        !queried.is_empty(),
+        "no queried metric names from the rules and the dashboard"
+    );
+    let ingested: BTreeSet<String> = seq(&prometheus.api(&format!(
+        "/api/v1/label/__name__/values?match%5B%5D={}",
+        encode(r#"{job=~"fanout.*"}"#)
+    )))
+    .iter()
+    .map(text)
+    .collect();
+    assert!(
+        ingested.contains("mysql_up") && ingested.contains("probe_success"),
+        "names ingested from the exporter: {ingested:?}"
+    );
+    let recorded: BTreeSet<String> = prometheus
+        .rules()
+        .iter()
+        .filter(|r| r["type"].as_str() == Some("recording"))
+        .map(|r| text(&r["name"]))
+        .collect();
+    let missing: Vec<&String> = queried
+        .iter()
+        .filter(|name| {
+            !generated.contains(&name.as_str())
+                && !ingested.contains(*name)
+                && !recorded.contains(*name)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metric names the alert rules or the dashboard query that Prometheus never ingested from \
+         the exporter (nor generates itself, nor records): {missing:?}"
+    );
+}
+
+/// Prometheus dropped no sample: its counters of rejected samples are 0 and it logged no warning or
+/// error.
+fn assert_nothing_rejected(prometheus: &Prometheus) {
+    let own = support::get(prometheus.address, "/metrics", &[]).text();
+    for name in [
+        "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+        "prometheus_target_scrapes_sample_out_of_order_total",
+        "prometheus_target_scrapes_sample_out_of_bounds_total",
+        "prometheus_target_scrapes_exceeded_sample_limit_total",
+        "prometheus_target_scrapes_exemplar_out_of_order_total",
+        "prometheus_tsdb_out_of_order_samples_total",
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_target_scrape_pool_exceeded_label_limits_total",
+    ] {
+        let values: Vec<f64> = own
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+            .collect();
+        assert!(!values.is_empty(), "Prometheus does not export {name}");
+        assert_eq!(
+            values.iter().sum::<f64>(),
+            0.0,
+            "{name} is not 0\nPrometheus log:\n{}",
+            prometheus.log()
+        );
+    }
+    let log = prometheus.log();
+    let suspicious: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            let lower = line.to_ascii_lowercase();
+            [
+                "level=warn",
+                "level=error",
+                "error on ingesting",
+                "out of order",
+                "duplicate sample",
+                "invalid",
+            ]
+            .iter()
+            .any(|needle| lower.contains(needle))
+        })
+        .collect();
+    assert!(
+        suspicious.is_empty(),
+        "Prometheus logged problems:\n{}",
+        suspicious.join("\n")
+    );
+}
+
+/// Kills a process (with SIGKILL) and removes a directory when this test process dies without
+/// dropping it: a `sh` blocked reading a pipe whose only write end is ours, as in watched.rs. For the
+/// exporter, which [`Exporter`] kills on drop only, and its configuration directory, which
+/// `tempfile` removes on drop only. Dropped (killed and reaped) before the process it watches is
+/// reaped, so that the pid cannot be reused meanwhile.
+struct Watchdog(std::process::Child);
+
+impl Watchdog {
+    fn new(pid: u32, dir: &Path) -> Self {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"read -r _ignored; kill -KILL "$0" 2>/dev/null; rm -rf "$1""#)
+            .arg(pid.to_string())
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting a watchdog shell: {e}"));
+        Self(child)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running Prometheus on a free port of 127.0.0.1, with its configuration, data and log in one
+/// directory; killed, reaped and its directory removed when dropped (or by its watchdog).
+struct Prometheus {
+    address: SocketAddr,
+    dir: PathBuf,
+    process: Option<Watched>,
+}
+
+impl Prometheus {
+    fn start(config: &str) -> Self {
+        let binary = prometheus_binary();
+        let mut prometheus = Self {
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir: watched::temp_dir("fanout-prometheus"),
+            process: None,
+        };
+        let config = support::write(&prometheus.dir, "prometheus.yml", config);
+        watched::on_free_port("prometheus", "address already in use", |port| {
+            prometheus.address.set_port(port);
+            let _ = std::fs::remove_file(prometheus.dir.join("log"));
+            // `sh` only redirects stderr to the log and becomes Prometheus (`exec`): one process, whose
+            // pid the watchdog knows.
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(r#"log=$1; shift; exec "$@" 2>"$log""#)
+                .arg("sh")
+                .arg(prometheus.dir.join("log"))
+                .arg(&binary)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    prometheus.dir.join("data").display()
+                ))
+                .arg(format!("--web.listen-address={}", prometheus.address))
+                .arg("--storage.tsdb.retention.time=1h");
+            let process = Watched::spawn(&mut command, &prometheus.dir)
+                .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+            prometheus.process = Some(process);
+            prometheus.wait_ready()
+        });
+        prometheus
+    }
+
+    /// Wait until `/-/ready` answers 200; the log if the process exits or 30 s pass.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.process.as_mut().unwrap().try_wait().unwrap() {
+                self.process = None;
+                return Err(format!("exited with {status}:\n{}", self.log()));
+            }
+            if TcpStream::connect(self.address).is_ok()
+                && support::get(self.address, "/-/ready", &[]).status == 200
+            {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                self.process = None;
+                return Err(format!("not ready after 30 s:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// GET an API path: its `data`, after checking the envelope says success.
+    fn api(&self, path: &str) -> Value {
+        let response = support::get(self.address, path, &[]);
+        let body = response.text();
+        assert_eq!(response.status, 200, "GET {path}: {body}");
+        // JSON is YAML: serde_yaml, a dependency of the exporter, reads it.
+        let value: Value = serde_yaml::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"));
+        assert_eq!(
+            value["status"].as_str(),
+            Some("success"),
+            "GET {path}: {body}"
+        );
+        value["data"].clone()
+    }
+
+    /// An instant query: each series' labels and value.
+    fn query(&self, promql: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        let data = self.api(&format!("/api/v1/query?query={}", encode(promql)));
+        assert_eq!(data["resultType"].as_str(), Some("vector"), "{promql}");
+        seq(&data["result"])
+            .iter()
+            .map(|sample| {
+                let labels = sample["metric"]
+                    .as_mapping()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (text(k), text(v)))
+                    .collect();
+                let value = text(&sample["value"][1]).parse().unwrap();
+                (labels, value)
+            })
+            .collect()
+    }
+
+    /// Every rule of every group.
+    fn rules(&self) -> Vec<Value> {
+        seq(&self.api("/api/v1/rules")["groups"])
+            .iter()
+            .flat_map(|group| seq(&group["rules"]))
+            .collect()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        // Watchdog, then Prometheus, killed and reaped before the directory goes.
+        self.process = None;
+        watched::remove_dir(&self.dir);
+    }
+}
+
+/// `prometheus` on PATH or in /usr/bin, or a failure that says what to install.
+fn prometheus_binary() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("prometheus"))
+                .find(|p| p.is_file())
+        })
+        .or_else(|| Some(PathBuf::from("/usr/bin/prometheus")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!(
+                "prometheus not found: install the Debian package `prometheus` (apt-get install \
+                 prometheus), or run scripts/test, which does"
+            )
+        })
+}
+
+/// A JSON array's items (none for anything else).
+fn seq(value: &Value) -> Vec<Value> {
+    value.as_sequence().cloned().unwrap_or_default()
+}
+
+/// A JSON string, or "" for anything else (absent fields).
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// Percent-encoding of a query parameter value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A CA (`ca.crt`) and a server certificate for 127.0.0.1 and localhost signed by it (`server.crt`,
+/// `server.key`, valid [`LEAF_DAYS`]), made with the `openssl` command in `dir`.
+fn make_pki(dir: &Path) {
+    let p256 = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &p256,
+            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "3650"],
+            &["-subj", "/CN=fanout_exporter test CA"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            &["req", "-new"][..],
+            &p256,
+            &["-keyout", "server.key", "-out", "server.csr"],
+            &["-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+    );
+    support::write(
+        dir,
+        "server.ext",
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    );
+    let days = LEAF_DAYS.to_string();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            &days,
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("running openssl: {e}: install the Debian package `openssl` (apt-get install openssl)")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A rustls server configuration with `server.crt` and `server.key` from `dir` (ring only, as the
+/// exporter).
+fn server_tls(dir: &Path) -> Arc<rustls::ServerConfig> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.crt"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    Arc::new(config)
+}
+
+/// An HTTP/1.1 server on a free port of 127.0.0.1, over TLS with `tls`, answering every request
+/// `200 ok` and closing the connection. A thread per connection; the threads end with the process.
+fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let tls = tls.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+                match tls {
+                    None => {
+                        let mut stream = stream;
+                        answer(&mut stream);
+                    }
+                    Some(config) => {
+                        let Ok(connection) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        let mut stream = rustls::StreamOwned::new(connection, stream);
+                        answer(&mut stream);
+                        stream.conn.send_close_notify();
+                        let _ = stream.flush();
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// Read one request's head, answer `200 ok`.
+fn answer(stream: &mut (impl Read + Write)) {
+    let mut request = Vec::new();
+    let mut buf = [0; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+        if request.len() > 65536 {
+            return;
+        }
+    }
+    let _ = stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
+    );
+    let _ = stream.flush();
+}

@@ -1,1 +1,1900 @@
-//! (being written)
+//! deploy/prometheus and deploy/grafana as shipped: promtool on the Prometheus configuration (which
+//! resolves its rule files), on the alert rules and on their unit tests (which must fail when a rule is
+//! broken); the Grafana provisioning and the dashboard's structure; and every metric name the dashboard
+//! and the rules query, found by a small PromQL-aware scanner and checked against the exporter's source.
+//!
+//! [`queried_metric_names`] is also what the real-Prometheus test (`prometheus.rs`) checks against what
+//! a real Prometheus ingested from the exporter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::support::promtool;
+
+/// Names queried by the dashboard or the rules that Prometheus generates itself instead of ingesting
+/// them from the exporter.
+pub const PROMETHEUS_GENERATED: &[&str] = &["up"];
+
+/// Queried names that the exporter emits only for some targets, and what a target needs for them.
+pub const CONDITIONAL_METRICS: &[(&str, &str)] = &[
+    (
+        "mysql_slave_status_slave_io_running",
+        "a MySQL target that is a replica",
+    ),
+    (
+        "mysql_slave_status_slave_sql_running",
+        "a MySQL target that is a replica",
+    ),
+    (
+        "mysql_slave_status_sql_delay",
+        "a MySQL target that is a replica",
+    ),
+    (
+        "mysql_slave_status_seconds_behind_master",
+        "a MySQL target that is a replica with its SQL thread running",
+    ),
+    ("probe_ssl_earliest_cert_expiry", "an https:// HTTP target"),
+];
+
+const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
+const RULES: &str = "deploy/prometheus/rules/fanout.yml";
+const RULE_TESTS: &str = "deploy/prometheus/tests/fanout.test.yml";
+const DASHBOARD: &str = "deploy/grafana/dashboards/fanout.json";
+const DATASOURCES: &str = "deploy/grafana/provisioning/datasources/prometheus.yml";
+const DASHBOARD_PROVIDERS: &str = "deploy/grafana/provisioning/dashboards/fanout.yml";
+/// The exporter configuration of the compose stack, whose target names the /probe job lists.
+const COMPOSE_EXPORTER_CONFIG: &str = "deploy/compose/fanout.yaml";
+
+/// The uid the dashboard's panels use: its `datasource` variable, whose default is the provisioned uid.
+const DATASOURCE_VARIABLE: &str = "${datasource}";
+
+/// Every metric name the dashboard (panel queries and template variable queries) and the alert rules
+/// query. Names in [`PROMETHEUS_GENERATED`] come from Prometheus itself; those in
+/// [`CONDITIONAL_METRICS`] need a replica or an HTTPS target.
+pub fn queried_metric_names() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for rule in rules() {
+        let scan = scan_promql(&rule.expr)
+            .unwrap_or_else(|e| panic!("{RULES}: rule {}: {e}", rule.name()));
+        names.extend(scan.selectors.into_iter().map(|s| s.name));
+    }
+    for query in dashboard_queries() {
+        let found = match query.kind {
+            QueryKind::Panel => scan_promql(&query.text).map(|s| names_of(&s)),
+            QueryKind::Variable => variable_query_metrics(&query.text),
+        };
+        names.extend(found.unwrap_or_else(|e| panic!("{DASHBOARD}: {}: {e}", query.place)));
+    }
+    names
+}
+
+fn names_of(scan: &Scan) -> BTreeSet<String> {
+    scan.selectors.iter().map(|s| s.name.clone()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Files
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(repo_path(relative))
+        .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+}
+
+fn yaml(relative: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(&read(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleFile {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleGroup {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rule {
+    alert: Option<String>,
+    record: Option<String>,
+    expr: String,
+    #[serde(rename = "for")]
+    for_duration: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+impl Rule {
+    fn name(&self) -> &str {
+        self.alert
+            .as_deref()
+            .or(self.record.as_deref())
+            .unwrap_or("?")
+    }
+}
+
+fn rules() -> Vec<Rule> {
+    let file: RuleFile =
+        serde_yaml::from_str(&read(RULES)).unwrap_or_else(|e| panic!("{RULES}: {e}"));
+    file.groups.into_iter().flat_map(|g| g.rules).collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleTests {
+    tests: Vec<RuleTestGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuleTestGroup {
+    #[serde(default)]
+    alert_rule_test: Vec<AlertTest>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertTest {
+    alertname: String,
+    #[serde(default)]
+    exp_alerts: Vec<ExpectedAlert>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExpectedAlert {
+    #[serde(default)]
+    exp_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    exp_annotations: BTreeMap<String, String>,
+}
+
+/// Run promtool with `args` in `dir`: whether it succeeded, and everything it printed.
+fn run_promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(promtool())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run promtool");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// A Prometheus duration (`15s`, `1m30s`, `500ms`) in milliseconds.
+fn duration_ms(text: &str) -> u64 {
+    let mut total = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        assert!(digits > 0, "bad duration {text:?}");
+        let number: u64 = rest[..digits].parse().unwrap();
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "y" => 365 * 86_400_000,
+            unit => panic!("bad duration unit {unit:?} in {text:?}"),
+        };
+        total += number * factor;
+        rest = &rest[unit_len..];
+    }
+    total
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Prometheus configuration
+
+#[test]
+fn prometheus_config_passes_promtool_and_finds_the_rules() {
+    // From another directory: rule_files must resolve relative to the configuration file, as in the
+    // container (/etc/prometheus) and when checked from the repository root.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = repo_path(PROMETHEUS_CONFIG);
+    let (ok, out) = run_promtool(
+        &[
+            "check",
+            "config",
+            "--lint=all",
+            "--lint-fatal",
+            config.to_str().unwrap(),
+        ],
+        elsewhere.path(),
+    );
+    assert!(ok, "promtool check config failed:\n{out}");
+    let rule_files = std::fs::read_dir(repo_path("deploy/prometheus/rules"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "yml")
+        })
+        .count();
+    assert!(
+        out.contains(&format!("SUCCESS: {rule_files} rule files found")),
+        "the rule_files glob must find every file of deploy/prometheus/rules:\n{out}"
+    );
+    let count = rules().len();
+    assert!(count > 0);
+    assert!(
+        out.contains("rules/fanout.yml") && out.contains(&format!("SUCCESS: {count} rules found")),
+        "promtool must have checked all {count} rules of {RULES}:\n{out}"
+    );
+}
+
+#[test]
+fn prometheus_config_has_the_static_and_the_probe_job() {
+    let config = yaml(PROMETHEUS_CONFIG);
+    let global = &config["global"];
+    let interval = duration_ms(global["scrape_interval"].as_str().unwrap());
+    let timeout = duration_ms(global["scrape_timeout"].as_str().unwrap());
+    assert_eq!(
+        config["rule_files"],
+        serde_yaml::from_str::<serde_yaml::Value>("['rules/*.yml']").unwrap()
+    );
+
+    let jobs = config["scrape_configs"].as_sequence().unwrap();
+    let job = |name: &str| {
+        jobs.iter()
+            .find(|j| j["job_name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("no job {name}"))
+    };
+    for j in jobs {
+        let name = j["job_name"].as_str().unwrap();
+        let interval = j["scrape_interval"].as_str().map_or(interval, duration_ms);
+        let timeout = j["scrape_timeout"].as_str().map_or(timeout, duration_ms);
+        assert!(
+            timeout < interval,
+            "{name}: scrape_timeout must stay below scrape_interval"
+        );
+    }
+
+    let fanout = job("fanout");
+    assert!(
+        fanout["metrics_path"].is_null(),
+        "the static job scrapes /metrics"
+    );
+    assert_eq!(
+        fanout["static_configs"][0]["targets"][0].as_str(),
+        Some("fanout-exporter:9930")
+    );
+    assert!(fanout["relabel_configs"].is_null());
+
+    let probe = job("fanout-probe");
+    assert_eq!(probe["metrics_path"].as_str(), Some("/probe"));
+    let relabel = probe["relabel_configs"].as_sequence().unwrap();
+    assert_eq!(relabel.len(), 3, "{relabel:?}");
+    assert_eq!(relabel[0]["source_labels"][0].as_str(), Some("__address__"));
+    assert_eq!(relabel[0]["target_label"].as_str(), Some("__param_target"));
+    assert_eq!(
+        relabel[1]["source_labels"][0].as_str(),
+        Some("__param_target")
+    );
+    assert_eq!(relabel[1]["target_label"].as_str(), Some("instance"));
+    assert!(relabel[2]["source_labels"].is_null());
+    assert_eq!(relabel[2]["target_label"].as_str(), Some("__address__"));
+    assert_eq!(
+        relabel[2]["replacement"].as_str(),
+        Some("fanout-exporter:9930")
+    );
+
+    // The probe targets are target names of the stack's exporter configuration, not addresses: an
+    // unknown name would make every scrape of it a 400.
+    let exporter = yaml(COMPOSE_EXPORTER_CONFIG);
+    let configured: BTreeSet<&str> = ["http", "mysql", "redis"]
+        .iter()
+        .filter_map(|kind| exporter[*kind].as_mapping())
+        .flat_map(|targets| targets.keys().filter_map(|k| k.as_str()))
+        .collect();
+    let probed: Vec<&str> = probe["static_configs"][0]["targets"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        probed.iter().copied().collect::<BTreeSet<_>>(),
+        configured,
+        "the /probe job must list exactly the targets of {COMPOSE_EXPORTER_CONFIG}"
+    );
+    for kind in ["http", "mysql", "redis"] {
+        assert!(
+            exporter[kind].as_mapping().is_some_and(|m| !m.is_empty()),
+            "{COMPOSE_EXPORTER_CONFIG} should have a {kind} target for the dashboard and rules to show"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Alert rules
+
+#[test]
+fn alert_rules_pass_promtool_check_with_all_lints() {
+    let (ok, out) = run_promtool(
+        &["check", "rules", "--lint=all", "--lint-fatal", RULES],
+        &repo_path(""),
+    );
+    assert!(ok, "promtool check rules failed:\n{out}");
+    assert!(
+        out.contains(&format!("SUCCESS: {} rules found", rules().len())),
+        "{out}"
+    );
+}
+
+#[test]
+fn alert_rules_pass_their_unit_tests() {
+    let (ok, out) = run_promtool(&["test", "rules", RULE_TESTS], &repo_path(""));
+    assert!(ok, "promtool test rules failed:\n{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+/// How [`rule_unit_tests_fail_when_a_rule_is_broken`] breaks an alert.
+#[derive(Debug, Clone, Copy)]
+enum Mutation {
+    /// Its expression never returns anything.
+    NeverFires,
+    /// Its expression also returns a series at all times, and it has no `for`.
+    FiresTooWidely,
+    /// It has no `for`.
+    FiresWithoutWaiting,
+}
+
+/// Copies of the rules, each broken in one alert, must each fail the unit tests: every alert has a
+/// case that needs it to fire, one that needs it silent, and (with `for`) one that needs it pending.
+#[test]
+fn rule_unit_tests_fail_when_a_rule_is_broken() {
+    let original: serde_yaml::Value = serde_yaml::from_str(&read(RULES)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::copy(
+        repo_path(RULE_TESTS),
+        dir.path().join("tests/fanout.test.yml"),
+    )
+    .unwrap();
+    // The copy must pass as it is, or the failures below would prove nothing.
+    std::fs::write(
+        dir.path().join("rules/fanout.yml"),
+        serde_yaml::to_string(&original).unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = run_promtool(&["test", "rules", "tests/fanout.test.yml"], dir.path());
+    assert!(ok, "the unmodified copy should pass:\n{out}");
+
+    let groups = original["groups"].as_sequence().unwrap();
+    let mut survivors = Vec::new();
+    let mut mutants = 0;
+    for (g, group) in groups.iter().enumerate() {
+        for (r, rule) in group["rules"].as_sequence().unwrap().iter().enumerate() {
+            let alert = rule["alert"].as_str().unwrap().to_owned();
+            let expr = rule["expr"].as_str().unwrap().trim().to_owned();
+            let mut mutations = vec![Mutation::NeverFires, Mutation::FiresTooWidely];
+            if !rule["for"].is_null() {
+                mutations.push(Mutation::FiresWithoutWaiting);
+            }
+            for mutation in mutations {
+                let mut mutant = original.clone();
+                let target = mutant["groups"][g]["rules"][r].as_mapping_mut().unwrap();
+                match mutation {
+                    Mutation::NeverFires => {
+                        target.insert("expr".into(), "vector(1) < 0".into());
+                    }
+                    Mutation::FiresTooWidely => {
+                        target.insert("expr".into(), format!("({expr}) or vector(1)").into());
+                        target.remove("for");
+                    }
+                    Mutation::FiresWithoutWaiting => {
+                        target.remove("for");
+                    }
+                }
+                std::fs::write(
+                    dir.path().join("rules/fanout.yml"),
+                    serde_yaml::to_string(&mutant).unwrap(),
+                )
+                .unwrap();
+                let (ok, _) = run_promtool(&["test", "rules", "tests/fanout.test.yml"], dir.path());
+                mutants += 1;
+                if ok {
+                    survivors.push(format!("{alert}: {mutation:?}"));
+                }
+            }
+        }
+    }
+    assert!(mutants >= 2 * rules().len());
+    assert!(
+        survivors.is_empty(),
+        "the unit tests pass although these alerts are broken: {survivors:?}"
+    );
+}
+
+#[test]
+fn alert_rules_follow_the_conventions() {
+    let rules = rules();
+    let mut names = BTreeSet::new();
+    for rule in &rules {
+        let name = rule.alert.as_deref().expect("only alerting rules");
+        assert!(rule.record.is_none());
+        assert!(names.insert(name), "duplicate alert {name}");
+        assert!(
+            matches!(
+                rule.labels.get("severity").map(String::as_str),
+                Some("critical" | "warning")
+            ),
+            "{name}: severity must be critical or warning"
+        );
+        for key in ["summary", "description"] {
+            let text = rule.annotations.get(key).map(String::as_str);
+            assert!(
+                text.is_some_and(|t| t.len() > 20),
+                "{name}: {key} is missing or too short"
+            );
+        }
+        if let Some(duration) = &rule.for_duration {
+            assert!(duration_ms(duration) >= 60_000, "{name}: for {duration}");
+        }
+        // Every target alert names the target under both jobs: `target` on /metrics, `instance` on
+        // /probe.
+        if name != "FanoutExporterDown" {
+            for key in ["summary", "description"] {
+                let text = &rule.annotations[key];
+                assert!(
+                    text.contains(
+                        "{{ with $labels.target }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }}"
+                    ),
+                    "{name}: {key} must name the target under both jobs"
+                );
+            }
+        }
+        // Grouping must keep the label that identifies the target under either job.
+        let scan = scan_promql(&rule.expr).unwrap();
+        for aggregation in &scan.aggregations {
+            assert!(
+                aggregation.keeps("target") && aggregation.keeps("instance"),
+                "{name}: {} {:?} drops target or instance",
+                aggregation.operator,
+                aggregation.grouping
+            );
+        }
+        for (keyword, labels) in &scan.groupings {
+            let has = |l: &str| labels.iter().any(|x| x == l);
+            match keyword.as_str() {
+                "by" | "on" => assert!(
+                    has("target") && has("instance"),
+                    "{name}: {keyword} {labels:?} drops target or instance"
+                ),
+                "without" | "ignoring" => assert!(
+                    !has("target") && !has("instance"),
+                    "{name}: {keyword} {labels:?} drops target or instance"
+                ),
+                _ => {}
+            }
+        }
+    }
+    for required in [
+        "FanoutExporterDown",
+        "FanoutTargetScrapeErrors",
+        "MySQLDown",
+        "RedisDown",
+        "HTTPProbeFailed",
+        "TLSCertificateExpiringSoon",
+    ] {
+        assert!(names.contains(required), "missing alert {required}");
+    }
+    let up_rules: BTreeMap<&str, &str> = rules
+        .iter()
+        .map(|r| (r.expr.trim(), r.name()))
+        .filter(|(expr, _)| ["mysql_up == 0", "redis_up == 0", "probe_success == 0"].contains(expr))
+        .collect();
+    assert_eq!(up_rules.len(), 3, "one down rule per kind: {up_rules:?}");
+}
+
+#[test]
+fn every_alert_is_unit_tested_under_both_jobs() {
+    let tests: RuleTests =
+        serde_yaml::from_str(&read(RULE_TESTS)).unwrap_or_else(|e| panic!("{RULE_TESTS}: {e}"));
+    let cases: Vec<&AlertTest> = tests
+        .tests
+        .iter()
+        .flat_map(|t| &t.alert_rule_test)
+        .collect();
+    for rule in rules() {
+        let name = rule.name();
+        let mine: Vec<&&AlertTest> = cases.iter().filter(|c| c.alertname == name).collect();
+        assert!(
+            mine.iter().any(|c| c.exp_alerts.is_empty()),
+            "{name}: no case where it must not fire"
+        );
+        let fired: Vec<&ExpectedAlert> = mine.iter().flat_map(|c| &c.exp_alerts).collect();
+        assert!(!fired.is_empty(), "{name}: no case where it fires");
+        for alert in &fired {
+            assert!(
+                alert.exp_annotations.contains_key("summary")
+                    && alert.exp_annotations.contains_key("description"),
+                "{name}: expected alerts must state their annotations"
+            );
+            assert_eq!(
+                alert.exp_labels.get("severity"),
+                rule.labels.get("severity"),
+                "{name}"
+            );
+        }
+        for job in ["fanout", "fanout-probe"] {
+            assert!(
+                fired
+                    .iter()
+                    .any(|a| a.exp_labels.get("job").map(String::as_str) == Some(job)),
+                "{name}: no case where it fires for a series of job {job}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Grafana
+
+#[test]
+fn grafana_provisioning_matches_the_stack() {
+    let sources = yaml(DATASOURCES);
+    assert_eq!(sources["apiVersion"].as_u64(), Some(1));
+    let list = sources["datasources"].as_sequence().unwrap();
+    assert_eq!(list.len(), 1);
+    let source = &list[0];
+    assert_eq!(source["uid"].as_str(), Some("prometheus"));
+    assert_eq!(source["type"].as_str(), Some("prometheus"));
+    assert_eq!(source["url"].as_str(), Some("http://prometheus:9090"));
+    assert_eq!(source["isDefault"].as_bool(), Some(true));
+    // $__rate_interval is derived from it; it must be Prometheus' scrape interval.
+    let config = yaml(PROMETHEUS_CONFIG);
+    assert_eq!(
+        source["jsonData"]["timeInterval"].as_str(),
+        config["global"]["scrape_interval"].as_str()
+    );
+
+    let providers = yaml(DASHBOARD_PROVIDERS);
+    assert_eq!(providers["apiVersion"].as_u64(), Some(1));
+    let provider = &providers["providers"][0];
+    assert_eq!(provider["type"].as_str(), Some("file"));
+    assert_eq!(
+        provider["options"]["path"].as_str(),
+        Some("/var/lib/grafana/dashboards")
+    );
+}
+
+fn dashboard() -> Json {
+    Json::parse(&read(DASHBOARD)).unwrap_or_else(|e| panic!("{DASHBOARD} is not valid JSON: {e}"))
+}
+
+/// Every panel, rows' nested panels included.
+fn all_panels(dashboard: &Json) -> Vec<&Json> {
+    fn walk<'a>(panels: &'a [Json], out: &mut Vec<&'a Json>) {
+        for panel in panels {
+            out.push(panel);
+            walk(panel.items("panels"), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(dashboard.items("panels"), &mut out);
+    out
+}
+
+enum QueryKind {
+    Panel,
+    Variable,
+}
+
+struct Query {
+    place: String,
+    kind: QueryKind,
+    text: String,
+}
+
+/// Every query of the dashboard: panel targets' `expr` and query variables' `query`.
+fn dashboard_queries() -> Vec<Query> {
+    let dashboard = dashboard();
+    let mut out = Vec::new();
+    for panel in all_panels(&dashboard) {
+        for target in panel.items("targets") {
+            out.push(Query {
+                place: format!(
+                    "panel {} ({}) target {}",
+                    panel.number("id").unwrap_or(-1.0),
+                    panel.text("title").unwrap_or("?"),
+                    target.text("refId").unwrap_or("?")
+                ),
+                kind: QueryKind::Panel,
+                text: target.text("expr").unwrap_or_default().to_owned(),
+            });
+        }
+    }
+    for variable in dashboard
+        .field("templating")
+        .map_or(&[][..], |t| t.items("list"))
+    {
+        if variable.text("type") == Some("query") {
+            // Grafana stores it as a string or, from 10 on, as an object with the string in `query`.
+            let text = variable
+                .text("query")
+                .or_else(|| variable.field("query").and_then(|q| q.text("query")))
+                .unwrap_or_default();
+            out.push(Query {
+                place: format!("variable {}", variable.text("name").unwrap_or("?")),
+                kind: QueryKind::Variable,
+                text: text.to_owned(),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_is_well_formed() {
+    let dashboard = dashboard();
+    assert_eq!(dashboard.text("uid"), Some("fanout-exporter"));
+    assert!(dashboard.text("title").is_some_and(|t| !t.is_empty()));
+    assert!(
+        dashboard.field("id").is_none_or(|id| *id == Json::Null),
+        "a provisioned dashboard carries no database id"
+    );
+
+    // Variables: the data source defaults to the provisioned uid; `target` lists the configured targets
+    // and its All value must not match series without a target label (the /probe job's).
+    let variables = dashboard.field("templating").unwrap().items("list");
+    let variable = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v.text("name") == Some(name))
+            .unwrap_or_else(|| panic!("no variable {name}"))
+    };
+    let provisioned = yaml(DATASOURCES)["datasources"][0]["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let datasource = variable("datasource");
+    assert_eq!(datasource.text("type"), Some("datasource"));
+    assert_eq!(datasource.text("query"), Some("prometheus"));
+    assert_eq!(
+        datasource.field("current").and_then(|c| c.text("value")),
+        Some(provisioned.as_str())
+    );
+    let target = variable("target");
+    assert_eq!(target.text("type"), Some("query"));
+    assert_eq!(
+        target.field("query").and_then(|q| q.text("query")),
+        Some("label_values(fanout_exporter_scrape_success, target)")
+    );
+    assert_eq!(
+        target.text("definition"),
+        target.field("query").unwrap().text("query")
+    );
+    assert_eq!(target.field("includeAll"), Some(&Json::Bool(true)));
+    assert_eq!(target.text("allValue"), Some(".+"));
+    assert_eq!(
+        target.field("datasource").and_then(|d| d.text("uid")),
+        Some(DATASOURCE_VARIABLE)
+    );
+
+    let panels = all_panels(&dashboard);
+    assert!(panels.len() > 10);
+    let mut ids = BTreeSet::new();
+    let mut boxes: Vec<(String, [i64; 4])> = Vec::new();
+    let mut row_y = None;
+    for panel in &panels {
+        let id = panel.number("id").expect("every panel has an id");
+        let title = panel.text("title").unwrap_or_default();
+        assert!(!title.is_empty(), "panel {id} has no title");
+        assert!(ids.insert(id as i64), "duplicate panel id {id}");
+        let grid = panel.field("gridPos").expect("gridPos");
+        let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| grid.number(k).unwrap() as i64);
+        assert!(
+            x >= 0 && y >= 0 && w >= 1 && h >= 1 && x + w <= 24,
+            "panel {id} ({title}) gridPos {x},{y} {w}x{h} outside the 24-column grid"
+        );
+        for (other, [ox, oy, ow, oh]) in &boxes {
+            let apart = x + w <= *ox || *ox + *ow <= x || y + h <= *oy || *oy + *oh <= y;
+            assert!(apart, "panel {title} overlaps panel {other}");
+        }
+        boxes.push((title.to_owned(), [x, y, w, h]));
+
+        if panel.text("type") == Some("row") {
+            assert_eq!((x, w, h), (0, 24, 1), "row {title}");
+            assert!(
+                row_y.is_none_or(|prev| y > prev),
+                "row {title} is above the previous row"
+            );
+            assert!(panel.items("targets").is_empty());
+            row_y = Some(y);
+            continue;
+        }
+        if let Some(row) = row_y {
+            assert!(y > row, "panel {title} is above its row");
+        }
+
+        let uid = |owner: &Json| {
+            owner
+                .field("datasource")
+                .filter(|d| d.text("type") == Some("prometheus"))
+                .and_then(|d| d.text("uid"))
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            uid(panel).as_deref(),
+            Some(DATASOURCE_VARIABLE),
+            "panel {title} must use the datasource variable"
+        );
+        let targets = panel.items("targets");
+        assert!(!targets.is_empty(), "panel {title} has no query");
+        let mut refs = BTreeSet::new();
+        for target in targets {
+            let reference = target.text("refId").unwrap_or_default();
+            assert!(
+                !reference.is_empty() && refs.insert(reference),
+                "panel {title}: missing or duplicate refId {reference:?}"
+            );
+            assert_eq!(uid(target).as_deref(), Some(DATASOURCE_VARIABLE), "{title}");
+            assert!(
+                target.text("expr").is_some_and(|e| !e.trim().is_empty()),
+                "panel {title} target {reference} has an empty expr"
+            );
+        }
+    }
+    let types: BTreeSet<&str> = panels.iter().filter_map(|p| p.text("type")).collect();
+    for kind in ["row", "timeseries", "table", "stat", "state-timeline"] {
+        assert!(types.contains(kind), "no {kind} panel");
+    }
+}
+
+/// Names without a `target` label: they describe the exporter, not a target.
+const EXPORTER_LEVEL: &[&str] = &["fanout_exporter_scrape_timeout_seconds"];
+
+#[test]
+fn dashboard_queries_follow_the_target_variable_and_rate_interval() {
+    for query in dashboard_queries() {
+        let QueryKind::Panel = query.kind else {
+            continue;
+        };
+        let scan = scan_promql(&query.text).unwrap_or_else(|e| panic!("{}: {e}", query.place));
+        assert!(!scan.selectors.is_empty(), "{}: no metric", query.place);
+        for selector in &scan.selectors {
+            if EXPORTER_LEVEL.contains(&selector.name.as_str()) {
+                continue;
+            }
+            assert!(
+                selector.matchers.contains(r#"target=~"$target""#),
+                "{}: {} is not restricted to the selected targets",
+                query.place,
+                selector.name
+            );
+        }
+        for range in &scan.ranges {
+            assert_eq!(
+                range, "$__rate_interval",
+                "{}: ranges must be $__rate_interval",
+                query.place
+            );
+        }
+        for aggregation in &scan.aggregations {
+            let arguments = scan_promql(&aggregation.arguments).unwrap();
+            let exporter_level = arguments
+                .selectors
+                .iter()
+                .all(|s| EXPORTER_LEVEL.contains(&s.name.as_str()));
+            assert!(
+                exporter_level || aggregation.keeps("target"),
+                "{}: {} {:?} merges targets",
+                query.place,
+                aggregation.operator,
+                aggregation.grouping
+            );
+        }
+    }
+}
+
+/// Every dashboard query, Grafana variables replaced by values, parsed by Prometheus' own parser.
+#[test]
+fn dashboard_queries_parse_as_promql() {
+    let mut rules = Vec::new();
+    for (n, query) in dashboard_queries().into_iter().enumerate() {
+        let expr = match query.kind {
+            QueryKind::Panel => query.text.clone(),
+            QueryKind::Variable => {
+                let inner = query
+                    .text
+                    .strip_prefix("label_values(")
+                    .and_then(|q| q.strip_suffix(')'))
+                    .unwrap_or_else(|| panic!("{}: unexpected {}", query.place, query.text));
+                split_last_argument(inner).0.to_owned()
+            }
+        };
+        let expr = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$target", ".+");
+        assert!(
+            !expr.contains('$'),
+            "{}: unknown variable in {expr}",
+            query.place
+        );
+        let mut rule = serde_yaml::Mapping::new();
+        rule.insert("record".into(), format!("dashboard:query_{n}").into());
+        rule.insert("expr".into(), expr.into());
+        rules.push(serde_yaml::Value::Mapping(rule));
+    }
+    assert!(rules.len() > 20);
+    let mut group = serde_yaml::Mapping::new();
+    group.insert("name".into(), "dashboard".into());
+    group.insert("rules".into(), serde_yaml::Value::Sequence(rules));
+    let mut file = serde_yaml::Mapping::new();
+    file.insert(
+        "groups".into(),
+        serde_yaml::Value::Sequence(vec![serde_yaml::Value::Mapping(group)]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dashboard.yml");
+    std::fs::write(&path, serde_yaml::to_string(&file).unwrap()).unwrap();
+    let (ok, out) = run_promtool(&["check", "rules", path.to_str().unwrap()], dir.path());
+    assert!(ok, "a dashboard query is not valid PromQL:\n{out}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Metric names
+
+/// Each queried name is one the exporter emits: a literal name in its source, or a
+/// `mysql_global_status_`/`mysql_global_variables_`/`mysql_slave_status_` name built from a variable or
+/// column that the captured MariaDB outputs in collectors/src/mysql/testdata contain. The real
+/// Prometheus test checks the same names against a live scrape.
+#[test]
+fn queried_names_come_from_the_exporter() {
+    let names = queried_metric_names();
+    for expected in [
+        "mysql_up",
+        "redis_up",
+        "probe_success",
+        "fanout_exporter_scrape_success",
+        "fanout_exporter_scrape_duration_seconds",
+    ] {
+        assert!(names.contains(expected), "{expected} is not queried");
+    }
+    for generated in PROMETHEUS_GENERATED {
+        assert!(
+            names.contains(*generated),
+            "{generated} is listed but unused"
+        );
+    }
+    for (name, _) in CONDITIONAL_METRICS {
+        assert!(names.contains(*name), "{name} is listed but unused");
+    }
+
+    let mut source = String::new();
+    for dir in ["collectors/src", "src"] {
+        collect_rust_sources(&repo_path(dir), &mut source);
+    }
+    assert!(source.len() > 100_000, "exporter source not found");
+    let testdata = |file: &str| -> BTreeSet<String> {
+        read(&format!("collectors/src/mysql/testdata/{file}"))
+            .lines()
+            .filter_map(|line| {
+                // TSV `Name\tvalue` or \G output `   Name: value`.
+                let key = line.split(['\t', ':']).next()?.trim();
+                (!key.is_empty()).then(|| key.to_ascii_lowercase())
+            })
+            .collect()
+    };
+    let status = testdata("mariadb-10.11-global-status.tsv");
+    let variables = testdata("mariadb-10.11-global-variables.tsv");
+    let slave = testdata("mariadb-10.11-all-slaves-status.txt");
+
+    let mut unknown = Vec::new();
+    for name in &names {
+        if PROMETHEUS_GENERATED.contains(&name.as_str()) {
+            continue;
+        }
+        let literal = source.contains(&format!("\"{name}\""));
+        let built = [
+            ("mysql_global_status_", &status),
+            ("mysql_global_variables_", &variables),
+            ("mysql_slave_status_", &slave),
+        ]
+        .iter()
+        .any(|(prefix, known)| name.strip_prefix(prefix).is_some_and(|v| known.contains(v)));
+        if !(literal || built) {
+            unknown.push(name.clone());
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "queried but not emitted by the exporter: {unknown:?}"
+    );
+}
+
+fn collect_rust_sources(dir: &Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// PromQL scanner
+
+/// What [`scan_promql`] finds in an expression.
+#[derive(Debug, Default, PartialEq)]
+struct Scan {
+    /// Vector selectors, in order.
+    selectors: Vec<Selector>,
+    /// Contents of `[...]`: ranges and subquery ranges (`5m`, `30m:1m`, `$__rate_interval`).
+    ranges: Vec<String>,
+    /// `by`, `without`, `on`, `ignoring`, `group_left`, `group_right` with their label lists.
+    groupings: Vec<Grouping>,
+    /// Aggregation operators, in order of appearance.
+    aggregations: Vec<Aggregation>,
+}
+
+/// A clause keyword (`by`, `without`, `on`, ...) and its label names.
+type Grouping = (String, Vec<String>);
+
+/// An aggregation: its operator, its `by`/`without` clause (before or after the arguments) and the
+/// text of its arguments.
+#[derive(Debug, PartialEq)]
+struct Aggregation {
+    operator: String,
+    grouping: Option<Grouping>,
+    arguments: String,
+}
+
+impl Aggregation {
+    /// Whether it merges series (`sum`, `avg`, ...) rather than selects some (`topk`, `limitk`, ...).
+    fn merges(&self) -> bool {
+        !matches!(
+            self.operator.as_str(),
+            "topk" | "bottomk" | "limitk" | "limit_ratio"
+        )
+    }
+
+    /// Whether series that differ in `label` stay apart.
+    fn keeps(&self, label: &str) -> bool {
+        if !self.merges() {
+            return true;
+        }
+        match &self.grouping {
+            Some((keyword, labels)) if keyword == "by" => labels.iter().any(|l| l == label),
+            Some((_, labels)) => labels.iter().all(|l| l != label),
+            None => false,
+        }
+    }
+}
+
+/// A vector selector: its metric name and the text between its braces (empty without braces).
+#[derive(Debug, PartialEq)]
+struct Selector {
+    name: String,
+    matchers: String,
+}
+
+/// Binary operators, modifiers and literals that look like identifiers (case-insensitive in PromQL).
+const KEYWORDS: &[&str] = &[
+    "and", "or", "unless", "bool", "offset", "atan2", "inf", "nan",
+];
+/// Aggregation operators: followed by `(` or by a grouping clause.
+const AGGREGATIONS: &[&str] = &[
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+];
+/// Clauses followed by a list of label names in parentheses (optional for the group modifiers).
+const GROUPINGS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// The metric selectors, ranges and grouping clauses of a PromQL expression, which may contain Grafana
+/// variables (`$name`, `${name}`, `${name:format}`, `[[name]]`). Strings, label matchers, label lists,
+/// function names, keywords, numbers and durations are never taken for metric names. Errors on what it
+/// cannot read: an unterminated string, unbalanced brackets, a selector without a literal metric name.
+fn scan_promql(expr: &str) -> Result<Scan, String> {
+    let s: Vec<char> = expr.chars().collect();
+    let mut out = Scan::default();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '#' => {
+                while i < s.len() && s[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '"' | '\'' | '`' => i = skip_string(&s, i)?,
+            '$' => i = skip_variable(&s, i)?,
+            '{' => {
+                let (body, end) = enclosed(&s, i, '{', '}')?;
+                let name = matcher_name(&body)?
+                    .ok_or_else(|| format!("selector {{{body}}} names no metric"))?;
+                out.selectors.push(Selector {
+                    name,
+                    matchers: body,
+                });
+                i = end;
+            }
+            '[' => {
+                let (body, end) = enclosed(&s, i, '[', ']')?;
+                out.ranges.push(body.trim().to_owned());
+                i = end;
+            }
+            '(' => {
+                depth += 1;
+                i += 1;
+            }
+            ')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced ) at {i}"))?;
+                i += 1;
+            }
+            '}' | ']' => return Err(format!("unbalanced {c} at {i}")),
+            c if c.is_ascii_digit()
+                || (c == '.' && s.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+            {
+                i = skip_number(&s, i);
+            }
+            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
+                let start = i;
+                while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == '_' || s[i] == ':') {
+                    i += 1;
+                }
+                let word: String = s[start..i].iter().collect();
+                let lower = word.to_ascii_lowercase();
+                let next = (i..s.len()).find(|&j| !s[j].is_whitespace());
+                let next_is = |ch: char| next.is_some_and(|j| s[j] == ch);
+                if GROUPINGS.contains(&lower.as_str()) {
+                    if next_is('(') {
+                        let (body, end) = enclosed(&s, next.unwrap_or(i), '(', ')')?;
+                        out.groupings.push((lower, label_list(&body)?));
+                        i = end;
+                    } else if !lower.starts_with("group_") {
+                        return Err(format!("`{word}` without a label list"));
+                    }
+                } else if AGGREGATIONS.contains(&lower.as_str()) {
+                    out.aggregations.push(aggregation(&s, i, lower)?);
+                } else if KEYWORDS.contains(&lower.as_str()) || next_is('(') {
+                    // An operator, a literal, or a function call.
+                } else {
+                    let mut matchers = String::new();
+                    if let Some(j) = next.filter(|&j| s[j] == '{') {
+                        let (body, end) = enclosed(&s, j, '{', '}')?;
+                        if matcher_name(&body)?.is_some() {
+                            return Err(format!("{word}{{{body}}} names its metric twice"));
+                        }
+                        matchers = body;
+                        i = end;
+                    }
+                    out.selectors.push(Selector {
+                        name: word,
+                        matchers,
+                    });
+                }
+            }
+            // Operators, commas, `@`.
+            _ => i += 1,
+        }
+    }
+    if depth != 0 {
+        return Err("unbalanced (".to_owned());
+    }
+    Ok(out)
+}
+
+/// The aggregation whose operator ends at `i`. Only looks ahead: the caller scans its clause and
+/// arguments as usual.
+fn aggregation(s: &[char], i: usize, operator: String) -> Result<Aggregation, String> {
+    let skip_whitespace = |mut j: usize| {
+        while j < s.len() && s[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    // `by (...)` or `without (...)` at `j`, with the index after it.
+    let clause = |j: usize| -> Result<Option<(Grouping, usize)>, String> {
+        let end = (j..s.len())
+            .find(|&k| !(s[k].is_ascii_alphanumeric() || s[k] == '_'))
+            .unwrap_or(s.len());
+        let word: String = s[j..end].iter().collect::<String>().to_ascii_lowercase();
+        if word != "by" && word != "without" {
+            return Ok(None);
+        }
+        let open = skip_whitespace(end);
+        if s.get(open) != Some(&'(') {
+            return Err(format!("`{word}` without a label list"));
+        }
+        let (body, after) = enclosed(s, open, '(', ')')?;
+        Ok(Some(((word, label_list(&body)?), after)))
+    };
+    let mut j = skip_whitespace(i);
+    let mut grouping = None;
+    if let Some((found, after)) = clause(j)? {
+        grouping = Some(found);
+        j = skip_whitespace(after);
+    }
+    if s.get(j) != Some(&'(') {
+        return Err(format!("{operator} without arguments"));
+    }
+    let (arguments, after) = enclosed(s, j, '(', ')')?;
+    if grouping.is_none() {
+        grouping = clause(skip_whitespace(after))?.map(|(found, _)| found);
+    }
+    Ok(Aggregation {
+        operator,
+        grouping,
+        arguments,
+    })
+}
+
+/// Index after the string literal opening at `i` (`"`, `'` with escapes; `` ` `` raw).
+fn skip_string(s: &[char], i: usize) -> Result<usize, String> {
+    let quote = s[i];
+    let mut j = i + 1;
+    while j < s.len() {
+        if s[j] == '\\' && quote != '`' {
+            j += 2;
+        } else if s[j] == quote {
+            return Ok(j + 1);
+        } else {
+            j += 1;
+        }
+    }
+    Err(format!("unterminated string at {i}"))
+}
+
+/// Index after the Grafana variable at `i`: `$name`, `$__name` or `${name[:format]}`.
+fn skip_variable(s: &[char], i: usize) -> Result<usize, String> {
+    if s.get(i + 1) == Some(&'{') {
+        return (i + 2..s.len())
+            .find(|&j| s[j] == '}')
+            .map(|j| j + 1)
+            .ok_or_else(|| format!("unterminated ${{ at {i}"));
+    }
+    let mut j = i + 1;
+    while j < s.len() && (s[j].is_ascii_alphanumeric() || s[j] == '_') {
+        j += 1;
+    }
+    if j == i + 1 {
+        return Err(format!("lone $ at {i}"));
+    }
+    Ok(j)
+}
+
+/// Index after the number or duration at `i`: `42`, `.5`, `1e-3`, `0x1F`, `5m`, `1h30m`.
+fn skip_number(s: &[char], mut i: usize) -> usize {
+    let hex = s[i] == '0' && matches!(s.get(i + 1), Some('x' | 'X'));
+    while i < s.len() {
+        let c = s[i];
+        let exponent_sign = (c == '+' || c == '-')
+            && !hex
+            && matches!(s[i - 1], 'e' | 'E')
+            && s.get(i + 1).is_some_and(char::is_ascii_digit);
+        if c.is_ascii_alphanumeric() || c == '.' || c == '_' || exponent_sign {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// The text between the `open` at `i` and its matching `close` (strings skipped), and the index
+/// after `close`.
+fn enclosed(s: &[char], i: usize, open: char, close: char) -> Result<(String, usize), String> {
+    let mut depth = 0;
+    let mut j = i;
+    while j < s.len() {
+        let c = s[j];
+        if matches!(c, '"' | '\'' | '`') {
+            j = skip_string(s, j)?;
+            continue;
+        }
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Ok((s[i + 1..j].iter().collect(), j + 1));
+            }
+        }
+        j += 1;
+    }
+    Err(format!("unbalanced {open} at {i}"))
+}
+
+/// `text` split at commas outside string literals.
+fn split_top_level(text: &str) -> Result<Vec<String>, String> {
+    let s: Vec<char> = text.chars().collect();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut j = 0;
+    let mut depth = 0i32;
+    while j < s.len() {
+        match s[j] {
+            '"' | '\'' | '`' => {
+                j = skip_string(&s, j)?;
+                continue;
+            }
+            '(' | '{' | '[' => depth += 1,
+            ')' | '}' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(s[start..j].iter().collect::<String>().trim().to_owned());
+                start = j + 1;
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    parts.push(s[start..].iter().collect::<String>().trim().to_owned());
+    Ok(parts)
+}
+
+/// The value of a string literal.
+fn unquote(literal: &str) -> Result<String, String> {
+    let mut chars = literal.chars();
+    let quote = chars.next().ok_or("empty string literal")?;
+    let body = literal
+        .get(1..literal.len().saturating_sub(1))
+        .filter(|_| literal.len() >= 2 && literal.ends_with(quote))
+        .ok_or_else(|| format!("bad string literal {literal}"))?;
+    if quote == '`' {
+        return Ok(body.to_owned());
+    }
+    let mut out = String::new();
+    let mut escaped = false;
+    for c in body.chars() {
+        if escaped {
+            out.push(match c {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                other => other,
+            });
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// The metric name given inside braces, if any: `{__name__="x"}` or, in Prometheus 3's quoted form,
+/// `{"x"}`. A regular-expression or negative `__name__` matcher names no single metric.
+fn matcher_name(body: &str) -> Result<Option<String>, String> {
+    let mut name = None;
+    for item in split_top_level(body)? {
+        if item.is_empty() {
+            continue;
+        }
+        let s: Vec<char> = item.chars().collect();
+        let label_end = if matches!(s[0], '"' | '\'' | '`') {
+            skip_string(&s, 0)?
+        } else {
+            s.iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+                .unwrap_or(s.len())
+        };
+        let label: String = s[..label_end].iter().collect();
+        let rest = s[label_end..].iter().collect::<String>();
+        let rest = rest.trim_start();
+        let found = if rest.is_empty() && label_end > 0 && matches!(s[0], '"' | '\'' | '`') {
+            Some(unquote(&label)?)
+        } else {
+            let op = ["=~", "!~", "!=", "="]
+                .into_iter()
+                .find(|op| rest.starts_with(op))
+                .ok_or_else(|| format!("bad label matcher {item:?}"))?;
+            let value = rest[op.len()..].trim();
+            if !matches!(value.chars().next(), Some('"' | '\'' | '`'))
+                || skip_string(&value.chars().collect::<Vec<_>>(), 0)? != value.chars().count()
+            {
+                return Err(format!("bad label matcher {item:?}"));
+            }
+            let label = if label.starts_with(['"', '\'', '`']) {
+                unquote(&label)?
+            } else {
+                label
+            };
+            (label == "__name__" && op == "=")
+                .then(|| unquote(value))
+                .transpose()?
+        };
+        if let Some(found) = found {
+            if name.is_some() {
+                return Err(format!("two metric names in {{{body}}}"));
+            }
+            name = Some(found);
+        }
+    }
+    Ok(name)
+}
+
+/// Label names of a `by (...)`-style list.
+fn label_list(body: &str) -> Result<Vec<String>, String> {
+    split_top_level(body)?
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if l.starts_with(['"', '\'', '`']) {
+                unquote(&l)
+            } else if l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                Ok(l)
+            } else {
+                Err(format!("bad label name {l:?}"))
+            }
+        })
+        .collect()
+}
+
+/// `text` split at its last top-level comma: `("a, b", Some("c"))`, or `(text, None)`.
+fn split_last_argument(text: &str) -> (&str, Option<&str>) {
+    let parts = split_top_level(text).unwrap_or_default();
+    if parts.len() < 2 {
+        return (text.trim(), None);
+    }
+    let last = parts.last().map_or(0, String::len);
+    let cut = text.trim_end().len() - last;
+    let head = text[..cut].trim_end().trim_end_matches(',').trim();
+    (head, Some(text.trim_end()[cut..].trim()))
+}
+
+/// Metric names of a Grafana Prometheus variable query: `label_values(<selector>, <label>)`,
+/// `label_values(<label>)`, `label_names()` or `query_result(<expr>)`; any other form is an error.
+fn variable_query_metrics(query: &str) -> Result<BTreeSet<String>, String> {
+    let query = query.trim();
+    let call = |name: &str| {
+        query
+            .strip_prefix(name)
+            .and_then(|q| q.trim_start().strip_prefix('('))
+            .and_then(|q| q.strip_suffix(')'))
+    };
+    if let Some(inner) = call("label_values") {
+        return match split_last_argument(inner) {
+            (selector, Some(_)) => scan_promql(selector).map(|s| names_of(&s)),
+            (_, None) => Ok(BTreeSet::new()),
+        };
+    }
+    if call("label_names").is_some() {
+        return Ok(BTreeSet::new());
+    }
+    if let Some(inner) = call("query_result") {
+        return scan_promql(inner).map(|s| names_of(&s));
+    }
+    Err(format!("unsupported variable query {query:?}"))
+}
+
+#[test]
+fn scanner_finds_selectors_ranges_and_groupings() {
+    let scan = scan_promql(
+        r#"sum by (target, error) (rate(mysql_global_status_connection_errors_total{target=~"$target"}[$__rate_interval]))"#,
+    )
+    .unwrap();
+    assert_eq!(
+        scan,
+        Scan {
+            selectors: vec![Selector {
+                name: "mysql_global_status_connection_errors_total".into(),
+                matchers: r#"target=~"$target""#.into(),
+            }],
+            ranges: vec!["$__rate_interval".into()],
+            groupings: vec![("by".into(), vec!["target".into(), "error".into()])],
+            aggregations: vec![Aggregation {
+                operator: "sum".into(),
+                grouping: Some(("by".into(), vec!["target".into(), "error".into()])),
+                arguments: r#"rate(mysql_global_status_connection_errors_total{target=~"$target"}[$__rate_interval])"#.into(),
+            }],
+        }
+    );
+
+    let scan = scan_promql(
+        "fanout_exporter_scrape_success == 0\nunless ignoring (collector)\n(mysql_up == 0 or redis_up == 0 or probe_success == 0)",
+    )
+    .unwrap();
+    assert_eq!(
+        names_of(&scan),
+        set(&[
+            "fanout_exporter_scrape_success",
+            "mysql_up",
+            "redis_up",
+            "probe_success"
+        ])
+    );
+    assert_eq!(
+        scan.groupings,
+        [("ignoring".into(), vec!["collector".into()])]
+    );
+}
+
+#[test]
+fn scanner_finds_aggregations_and_their_clauses() {
+    let scan = scan_promql(
+        "sum(rate(a[5m])) by (target) + SUM BY (target) (b) + max(c) \
+         + topk(5, avg without (pod, \"target\") (d)) + count_values(\"v\", e) without (x)",
+    )
+    .unwrap();
+    let aggregation =
+        |operator: &str, grouping: Option<(&str, &[&str])>, arguments: &str| Aggregation {
+            operator: operator.into(),
+            grouping: grouping
+                .map(|(k, l)| (k.into(), l.iter().map(|x| (*x).to_owned()).collect())),
+            arguments: arguments.into(),
+        };
+    assert_eq!(
+        scan.aggregations,
+        [
+            aggregation("sum", Some(("by", &["target"])), "rate(a[5m])"),
+            aggregation("sum", Some(("by", &["target"])), "b"),
+            aggregation("max", None, "c"),
+            aggregation("topk", None, "5, avg without (pod, \"target\") (d)"),
+            aggregation("avg", Some(("without", &["pod", "target"])), "d"),
+            aggregation("count_values", Some(("without", &["x"])), "\"v\", e"),
+        ]
+    );
+    let keeps: Vec<bool> = scan
+        .aggregations
+        .iter()
+        .map(|a| a.keeps("target"))
+        .collect();
+    assert_eq!(keeps, [true, true, false, true, false, true]);
+    assert_eq!(names_of(&scan), set(&["a", "b", "c", "d", "e"]));
+    assert!(scan_promql("sum by target (x)").is_err());
+    assert!(scan_promql("sum + x").is_err());
+}
+
+#[test]
+fn scanner_skips_strings_functions_keywords_and_numbers() {
+    let names = |e: &str| names_of(&scan_promql(e).unwrap_or_else(|err| panic!("{e}: {err}")));
+    // Strings with braces, quotes, metric-like words and `$1`.
+    assert_eq!(
+        names(
+            r#"label_replace(up{job="a\"}b", x='{y}'}, "dst", "$1 rate(fake_total[5m])", "src", `(.*)\`)"#
+        ),
+        set(&["up"])
+    );
+    // Keywords in any case, `bool`, modifiers, `@ start()`, `atan2`.
+    assert_eq!(
+        names("a > BOOL 1 AND ON(job) b offset 5m OR c @ start() unless d @ 1609746000 atan2 e"),
+        set(&["a", "b", "c", "d", "e"])
+    );
+    // Numbers, exponents, hex, durations, Inf and NaN.
+    assert_eq!(
+        names("x * 1e-3 + 0x1F - .5 + Inf - NaN + 2.5E+2 > y offset -1h30m"),
+        set(&["x", "y"])
+    );
+    // Functions with a space before the parenthesis; a name with a space before its braces.
+    let scan = scan_promql(r#"rate (foo [5m]) + bar {a="b"}"#).unwrap();
+    assert_eq!(names_of(&scan), set(&["foo", "bar"]));
+    assert_eq!(scan.selectors[1].matchers, r#"a="b""#);
+    assert_eq!(scan.ranges, ["5m"]);
+    // Aggregations with parameters and grouping before or after.
+    assert_eq!(
+        names(
+            r#"count_values("version", build_info) + topk(5, sum(rate(q_total[5m])) by (le)) + histogram_quantile(0.9, sum without (pod) (rate(h_bucket[5m])))"#
+        ),
+        set(&["build_info", "q_total", "h_bucket"])
+    );
+    // group_left with and without a list, on().
+    let scan = scan_promql("a * on() group_left b + c * on (x) group_left (v, \"w.z\") d").unwrap();
+    assert_eq!(names_of(&scan), set(&["a", "b", "c", "d"]));
+    assert_eq!(
+        scan.groupings,
+        [
+            ("on".to_owned(), vec![]),
+            ("on".to_owned(), vec!["x".to_owned()]),
+            (
+                "group_left".to_owned(),
+                vec!["v".to_owned(), "w.z".to_owned()]
+            ),
+        ]
+    );
+    // Recording-rule names keep their colons; subquery ranges are ranges, not names.
+    let scan = scan_promql("max_over_time(job:http_requests:rate5m[30m:1m])").unwrap();
+    assert_eq!(names_of(&scan), set(&["job:http_requests:rate5m"]));
+    assert_eq!(scan.ranges, ["30m:1m"]);
+    // Comments.
+    assert_eq!(names("a # plus b_metric{x=\"\n+ c"), set(&["a", "c"]));
+    // Grafana variables in every form.
+    let scan =
+        scan_promql("sum(increase(w[${__range}])) > $threshold * ${factor:raw} + v[[[interval]]]")
+            .unwrap();
+    assert_eq!(names_of(&scan), set(&["w", "v"]));
+    assert_eq!(scan.ranges, ["${__range}", "[[interval]]"]);
+}
+
+#[test]
+fn scanner_reads_names_inside_braces() {
+    let names = |e: &str| names_of(&scan_promql(e).unwrap_or_else(|err| panic!("{e}: {err}")));
+    assert_eq!(
+        names(
+            r#"{__name__="quoted_name", job="x"} + {"utf8.name", a="b"} + {'__name__'='single'}"#
+        ),
+        set(&["quoted_name", "utf8.name", "single"])
+    );
+    // `__name__` as a value, or in a regex matcher after a name, is not a name.
+    assert_eq!(names(r#"m{l="__name__", __name__!="x"}"#), set(&["m"]));
+}
+
+#[test]
+fn scanner_rejects_what_it_cannot_read() {
+    for bad in [
+        r#"up{job="x}"#,
+        "rate(up[5m]",
+        "up)",
+        "up]",
+        "up{job=\"a\"",
+        r#"{__name__=~"mysql_.*"}"#,
+        r#"{job="x"}"#,
+        r#"up{__name__="up"}"#,
+        r#"{__name__="a", "b"}"#,
+        "up{job}",
+        "up{job=$x}",
+        "sum by job (up)",
+        "up * $",
+        "up * ${x",
+    ] {
+        assert!(scan_promql(bad).is_err(), "accepted {bad:?}");
+    }
+}
+
+#[test]
+fn variable_queries() {
+    assert_eq!(
+        variable_query_metrics("label_values(fanout_exporter_scrape_success, target)").unwrap(),
+        set(&["fanout_exporter_scrape_success"])
+    );
+    assert_eq!(
+        variable_query_metrics(r#"label_values(mysql_up{job="a,b", x=~"$y"}, target)"#).unwrap(),
+        set(&["mysql_up"])
+    );
+    assert_eq!(
+        variable_query_metrics("label_values(target)").unwrap(),
+        set(&[])
+    );
+    assert_eq!(variable_query_metrics("label_names()").unwrap(), set(&[]));
+    assert_eq!(
+        variable_query_metrics("query_result(topk(3, sum by (target) (redis_db_keys)))").unwrap(),
+        set(&["redis_db_keys"])
+    );
+    assert!(variable_query_metrics("metrics(redis_.*)").is_err());
+    assert!(variable_query_metrics("redis_up").is_err());
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// JSON
+
+/// A JSON value, parsed strictly (RFC 8259, duplicate keys refused): the dashboard must load in
+/// Grafana exactly as written.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Json, String> {
+        let mut parser = JsonParser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let value = parser.value(0).and_then(|v| {
+            parser.whitespace();
+            if parser.i == parser.s.len() {
+                Ok(v)
+            } else {
+                Err("trailing characters".to_owned())
+            }
+        });
+        value.map_err(|e| {
+            let before = &text.as_bytes()[..parser.i.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("line {line} column {column}: {e}")
+        })
+    }
+
+    fn field(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        match self.field(key) {
+            Some(Json::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn number(&self, key: &str) -> Option<f64> {
+        match self.field(key) {
+            Some(Json::Number(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The array under `key`, or nothing.
+    fn items(&self, key: &str) -> &[Json] {
+        match self.field(key) {
+            Some(Json::Array(items)) => items,
+            _ => &[],
+        }
+    }
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn whitespace(&mut self) {
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, literal: &str) -> Result<(), String> {
+        if self.s[self.i..].starts_with(literal.as_bytes()) {
+            self.i += literal.len();
+            Ok(())
+        } else {
+            Err(format!("expected {literal}"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, String> {
+        if depth > 128 {
+            return Err("nested too deeply".to_owned());
+        }
+        self.whitespace();
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut fields: Vec<(String, Json)> = Vec::new();
+                self.whitespace();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Object(fields));
+                }
+                loop {
+                    self.whitespace();
+                    let key = self.string()?;
+                    if fields.iter().any(|(k, _)| *k == key) {
+                        return Err(format!("duplicate key {key:?}"));
+                    }
+                    self.whitespace();
+                    self.expect(":")?;
+                    let value = self.value(depth + 1)?;
+                    fields.push((key, value));
+                    self.whitespace();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Object(fields));
+                        }
+                        _ => return Err("expected , or }".to_owned()),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.whitespace();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.whitespace();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Array(items));
+                        }
+                        _ => return Err("expected , or ]".to_owned()),
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(Json::String),
+            Some(b't') => self.expect("true").map(|()| Json::Bool(true)),
+            Some(b'f') => self.expect("false").map(|()| Json::Bool(false)),
+            Some(b'n') => self.expect("null").map(|()| Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err("expected a value".to_owned()),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<Json, String> {
+        let start = self.i;
+        if self.s[self.i] == b'-' {
+            self.i += 1;
+        }
+        match self.s.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err("bad number".to_owned()),
+        }
+        if self.s.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err("bad fraction".to_owned());
+            }
+        }
+        if matches!(self.s.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.s.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err("bad exponent".to_owned());
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
+        text.parse().map(Json::Number).map_err(|e| format!("{e}"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
+        let text = std::str::from_utf8(digits).map_err(|e| e.to_string())?;
+        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("bad \\u escape".to_owned());
+        }
+        self.i += 4;
+        u32::from_str_radix(text, 16).map_err(|e| e.to_string())
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.expect("\"")?;
+        let mut out = Vec::new();
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return Err("unterminated string".to_owned());
+            };
+            self.i += 1;
+            match b {
+                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
+                0..=0x1f => return Err("control character in string".to_owned()),
+                b'\\' => {
+                    let escape = *self.s.get(self.i).ok_or("unterminated escape")?;
+                    self.i += 1;
+                    let c = match escape {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let first = self.hex4()?;
+                            let code = if (0xd800..0xdc00).contains(&first) {
+                                self.expect("\\u")?;
+                                let second = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&second) {
+                                    return Err("bad surrogate pair".to_owned());
+                                }
+                                0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
+                            } else {
+                                first
+                            };
+                            char::from_u32(code).ok_or("lone surrogate")?
+                        }
+                        _ => return Err("bad escape".to_owned()),
+                    };
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                _ => out.push(b),
+            }
+        }
+    }
+}
+
+#[test]
+fn json_parser_is_strict() {
+    let value = Json::parse(
+        r#" {"a": [1, -2.5e3, 0.25, true, false, null], "s": "q\"\\\/\n\u00e9\ud83d\ude00€", "o": {}} "#,
+    )
+    .unwrap();
+    assert_eq!(
+        value.items("a"),
+        [
+            Json::Number(1.0),
+            Json::Number(-2500.0),
+            Json::Number(0.25),
+            Json::Bool(true),
+            Json::Bool(false),
+            Json::Null
+        ]
+    );
+    assert_eq!(value.text("s"), Some("q\"\\/\né😀€"));
+    assert_eq!(value.field("o"), Some(&Json::Object(vec![])));
+    for bad in [
+        r#"{"a": 1,}"#,
+        "[1, 2,]",
+        r#"{"a": 1, "a": 2}"#,
+        "{'a': 1}",
+        r#"{"a": 01}"#,
+        r#"{"a": 1.}"#,
+        r#"{"a": .5}"#,
+        r#"{"a": +1}"#,
+        "{\"a\": \"tab\there\"}",
+        r#"{"a": "\x"}"#,
+        r#"{"a": "\ud800"}"#,
+        r#"{"a": NaN}"#,
+        r#"{"a": 1} {"#,
+        r#"{"a": 1 // comment
+        }"#,
+        r#"{"a" 1}"#,
+        "",
+    ] {
+        assert!(Json::parse(bad).is_err(), "accepted {bad:?}");
+    }
+}
