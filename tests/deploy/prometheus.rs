@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::mariadb_server::{self, Pair};
 use crate::redis_server::{self, Redis};
@@ -609,8 +609,7 @@ impl Prometheus {
         let response = support::get(self.address, path, &[]);
         let body = response.text();
         assert_eq!(response.status, 200, "GET {path}: {body}");
-        // JSON is YAML: serde_yaml, a dependency of the exporter, reads it.
-        let value: Value = serde_yaml::from_str(&body)
+        let value: Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"));
         assert_eq!(
             value["status"].as_str(),
@@ -628,10 +627,10 @@ impl Prometheus {
             .iter()
             .map(|sample| {
                 let labels = sample["metric"]
-                    .as_mapping()
+                    .as_object()
                     .unwrap()
                     .iter()
-                    .map(|(k, v)| (text(k), text(v)))
+                    .map(|(k, v)| (k.clone(), text(v)))
                     .collect();
                 let value = text(&sample["value"][1]).parse().unwrap();
                 (labels, value)
@@ -675,7 +674,7 @@ fn prometheus_binary() -> PathBuf {
 
 /// A JSON array's items (none for anything else).
 fn seq(value: &Value) -> Vec<Value> {
-    value.as_sequence().cloned().unwrap_or_default()
+    value.as_array().cloned().unwrap_or_default()
 }
 
 /// A JSON string, or "" for anything else (absent fields).
