@@ -276,31 +276,34 @@ impl EnvLayer {
     }
 }
 
-/// Whether `rest` (a variable name after [`ENV_PREFIX`]) is one Kubernetes sets for a Service named
-/// `fanout-exporter` in every container of the namespace (docker links use the same shapes):
-/// `PORT`, `PORT_9930_TCP`, `PORT_9930_TCP_ADDR|PORT|PROTO`, `SERVICE_HOST`, `SERVICE_PORT`,
-/// `SERVICE_PORT_<PORT NAME>`. They are not configuration, and refusing them as unknown keys would
-/// stop the exporter from starting in any pod beside such a Service. Our own keys always contain
-/// `__`, so nothing of ours is ever taken for one.
+/// Whether `rest` (a variable name after [`ENV_PREFIX`]) is a service link: Kubernetes sets
+/// `<SERVICE>_SERVICE_HOST`, `<SERVICE>_SERVICE_PORT[_<PORT NAME>]`, `<SERVICE>_PORT` and
+/// `<SERVICE>_PORT_<N>_<TCP|UDP|SCTP>[_ADDR|_PORT|_PROTO]` in every container of a namespace for every
+/// Service in it (docker links use the same shapes), so a Service named `fanout-exporter` or
+/// `fanout-exporter-<anything>` yields variables under our prefix. They are not configuration, and
+/// refusing them as unknown keys would stop the exporter from starting beside such a Service. Our own
+/// keys always contain `__`, so none of them is ever taken for a link, and other single-underscore
+/// names (`GLOBAL_SCRAPE_TIMEOUT`, a typo) are still refused.
 fn is_service_link(rest: &str) -> bool {
     if rest.contains("__") {
         return false;
     }
-    if matches!(rest, "PORT" | "SERVICE_HOST" | "SERVICE_PORT") || rest.starts_with("SERVICE_PORT_")
-    {
+    let t: Vec<&str> = rest.split('_').collect();
+    let n = t.len();
+    if t.ends_with(&["SERVICE", "HOST"]) || t.last() == Some(&"PORT") {
         return true;
     }
-    let Some(port) = rest.strip_prefix("PORT_") else {
-        return false;
-    };
-    let mut parts = port.splitn(3, '_');
-    let number = parts.next().unwrap_or_default();
-    let protocol = parts.next().unwrap_or_default();
-    let field = parts.next();
-    !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
-        && matches!(protocol, "TCP" | "UDP" | "SCTP")
-        && matches!(field, None | Some("ADDR" | "PORT" | "PROTO"))
+    if t.windows(2).any(|w| w == ["SERVICE", "PORT"]) {
+        return true;
+    }
+    (0..n).any(|i| {
+        t[i] == "PORT"
+            && t.get(i + 1)
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && t.get(i + 2)
+                .is_some_and(|p| matches!(*p, "TCP" | "UDP" | "SCTP"))
+            && (n == i + 3 || (n == i + 4 && matches!(t[i + 3], "ADDR" | "PORT" | "PROTO")))
+    })
 }
 
 impl Provider for EnvLayer {

@@ -127,7 +127,7 @@ fn report_config_errors(errors: &config::ConfigErrors) -> ExitCode {
 }
 
 fn print_summary(config: &Config) {
-    println!("configuration OK\n{}", config.summary());
+    print!("configuration OK\n{}", config.summary());
 }
 
 /// Resolves on SIGTERM or SIGINT; both drain in-flight scrapes.

@@ -255,8 +255,9 @@ const MAX_ERROR_CHARS: usize = 500;
 
 /// Make an error message fit for a page anyone with network access can open. Collectors already keep
 /// secrets out of their errors; this is the second line of defence for text they pass on from
-/// elsewhere (a redirect's `Location`, a server's message): credentials in a URL's userinfo and
-/// whole query strings are replaced, line breaks flattened, and the text cut to a bounded length.
+/// elsewhere (a redirect's `Location`, a server's message): of every URL only the scheme, host and
+/// port stay (userinfo, path, query and fragment are replaced), line breaks are flattened, and the
+/// text is cut to a bounded length.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS + 3));
     let mut rest = text;
@@ -268,21 +269,22 @@ pub fn redact(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
             .unwrap_or(after.len());
         let (url, tail) = after.split_at(end);
-        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
-        let (authority, path) = url.split_at(authority_end);
-        match authority.rfind('@') {
+        // Userinfo ends at the last `@` (sloppy text may put a `/` in a password; an `@` in a path
+        // only costs the host its visibility).
+        let host_part = match url.rfind('@') {
             Some(at) => {
-                out.push_str("[REDACTED]");
-                out.push_str(&authority[at..]);
+                out.push_str("[REDACTED]@");
+                &url[at + 1..]
             }
-            None => out.push_str(authority),
-        }
-        match path.find('?') {
-            Some(q) => {
-                out.push_str(&path[..q]);
-                out.push_str("?[REDACTED]");
+            None => url,
+        };
+        // Path, query and fragment may all carry tokens; the host and port are what tell targets apart.
+        match host_part.find(['/', '?', '#', ';']) {
+            Some(cut) => {
+                out.push_str(&host_part[..cut]);
+                out.push_str("/[REDACTED]");
             }
-            None => out.push_str(path),
+            None => out.push_str(host_part),
         }
         rest = tail;
     }

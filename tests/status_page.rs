@@ -140,7 +140,7 @@ fn chromium_renders_one_target_up_and_one_down() {
     let web = line("web ");
     for expected in [
         "http",
-        &format!("http://127.0.0.1:{port}/-/healthy"),
+        &format!("http://127.0.0.1:{port} "),
         "UP",
         " UTC",
         " ms",

@@ -102,8 +102,10 @@ pub trait Collector: Send + Sync + std::fmt::Debug {
     /// Collect the target once, finishing by `deadline`.
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Outcome>;
 
-    /// Where the target is, for the people reading the status page and the config summary: enough to
-    /// recognise it (scheme, host, port, path, user name), never a password, token or query string.
+    /// Where the target is, for the people reading the status page and the config summary, which
+    /// anyone who reaches the exporter can open: enough to recognise it (scheme, host, port, user
+    /// name, database), never a password, a query string or a URL path, which often carries a token
+    /// (webhooks, ping URLs).
     fn endpoint(&self) -> String;
 
     /// Release what the collector keeps between scrapes (cached connections), politely, when the

@@ -410,6 +410,11 @@ fn kubernetes_service_links_are_not_configuration() {
         ("FANOUT_EXPORTER_SERVICE_HOST", "10.0.0.1"),
         ("FANOUT_EXPORTER_SERVICE_PORT", "9930"),
         ("FANOUT_EXPORTER_SERVICE_PORT_METRICS", "9930"),
+        // ... and for one named fanout-exporter-probe, with a port named http-metrics.
+        ("FANOUT_EXPORTER_PROBE_PORT", "tcp://10.0.0.2:9930"),
+        ("FANOUT_EXPORTER_PROBE_PORT_9930_TCP_ADDR", "10.0.0.2"),
+        ("FANOUT_EXPORTER_PROBE_SERVICE_HOST", "10.0.0.2"),
+        ("FANOUT_EXPORTER_PROBE_SERVICE_PORT_HTTP_METRICS", "9930"),
     ];
     let config = load_in_jail(
         VALID,
@@ -429,6 +434,8 @@ fn kubernetes_service_links_are_not_configuration() {
         "FANOUT_EXPORTER_PORT_X_TCP",
         "FANOUT_EXPORTER_PORT_9930_TCP_HOST",
         "FANOUT_EXPORTER_SERVICEHOST",
+        "FANOUT_EXPORTER_GLOBAL_SCRAPE_TIMEOUT",
+        "FANOUT_EXPORTER_PROBE_PORT_9930",
     ] {
         let errors = load_in_jail(
             VALID,

@@ -445,18 +445,36 @@ async fn the_last_scrape_of_each_target_is_kept_for_the_status_page() {
 
 #[test]
 fn redact_hides_url_credentials_and_queries_and_bounds_the_text() {
-    assert_eq!(
-        redact("redirect to https://user:s3cret@example.com/x?token=abc failed"),
-        "redirect to https://[REDACTED]@example.com/x?[REDACTED] failed"
-    );
-    assert_eq!(
-        redact("GET http://example.com:8080/health refused"),
-        "GET http://example.com:8080/health refused"
-    );
-    assert_eq!(
-        redact("a redis://:pw@h:6379/0 and \"http://u@h?k=v\"\nnext"),
-        "a redis://[REDACTED]@h:6379/0 and \"http://[REDACTED]@h?[REDACTED]\" next"
-    );
+    let cases = [
+        (
+            "redirect to https://user:s3cret@example.com/x?token=abc failed",
+            "redirect to https://[REDACTED]@example.com/[REDACTED] failed",
+        ),
+        (
+            "GET http://example.com:8080 refused",
+            "GET http://example.com:8080 refused",
+        ),
+        (
+            "GET http://example.com:8080/hooks/T0KEN/ping refused",
+            "GET http://example.com:8080/[REDACTED] refused",
+        ),
+        (
+            "a redis://:pw@h:6379/0 and \"http://u@h?k=v\"\nnext",
+            "a redis://[REDACTED]@h:6379/[REDACTED] and \"http://[REDACTED]@h/[REDACTED]\" next",
+        ),
+        (
+            "to https://app/cb#access_token=SECRET",
+            "to https://app/[REDACTED]",
+        ),
+        (
+            "http://user:pa/ss@host:1 down",
+            "http://[REDACTED]@host:1 down",
+        ),
+        ("http://h;jsessionid=S3", "http://h/[REDACTED]"),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(redact(raw), expected, "{raw}");
+    }
     let long = "x".repeat(2000);
     let cut = redact(&long);
     assert_eq!(cut.chars().count(), MAX_ERROR_CHARS + 3);

@@ -315,9 +315,10 @@ fn auth_header(auth: &Auth) -> Result<HeaderValue, SettingsError> {
 
 impl Collector for HttpCollector {
     fn endpoint(&self) -> String {
-        // The query string and userinfo may hold credentials; scheme, host, port and path do not.
+        // Userinfo, path and query may all hold credentials; the target's name tells checks of one
+        // host apart.
         let url = &self.settings.url;
-        format!("{}://{}{}", url.scheme(), probe::endpoint(url), url.path())
+        format!("{}://{}", url.scheme(), probe::endpoint(url))
     }
 
     fn kind(&self) -> &'static Kind {

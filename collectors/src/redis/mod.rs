@@ -299,8 +299,9 @@ impl fmt::Debug for RedisCollector {
 impl Collector for RedisCollector {
     fn endpoint(&self) -> String {
         // The configured URL without its password; the user name and database stay.
-        let url = &self.inner.settings.url;
-        let user = url.user.as_deref();
+        let settings = &self.inner.settings;
+        let url = &settings.url;
+        let user = settings.user.as_deref().or(url.user.as_deref());
         match &url.address {
             RedisAddress::Unix(_) => match user {
                 Some(user) => format!("{} db {} as {user}", url.address, url.db),
