@@ -1,5 +1,7 @@
-//! A real Prometheus (Debian's `prometheus`) scraping the built exporter both documented ways — a
-//! static job on `/metrics` and a `/probe` job with the multi-target relabeling — while the exporter
+//! A real Prometheus (Debian's `prometheus`) running the shipped deploy/prometheus/prometheus.yml
+//! (only the exporter's address, the probe target names, the intervals and the rule file paths
+//! rewritten, see [`prometheus_yml`]) scraping the built exporter both documented ways — the static
+//! job on `/metrics` and the `/probe` job with the multi-target relabeling — while the exporter
 //! collects real targets: a MariaDB primary and its replica, a redis-server, and an HTTP and an HTTPS
 //! server. Prometheus must see every target up, ingest every sample (none dropped as out of order,
 //! duplicate or out of bounds), compute `rate()` over the exporter's counters, load and evaluate the
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
+use serde_yaml::Value as Yaml;
 
 use crate::mariadb_server::{self, Pair};
 use crate::redis_server::{self, Redis};
@@ -32,9 +35,9 @@ mod watched;
 
 use watched::Watched;
 
-/// The static job on `/metrics`; its samples carry `target`.
+/// The shipped static job on `/metrics`; its samples carry `target`.
 const JOB: &str = "fanout";
-/// The `/probe` job; the target name becomes `instance`.
+/// The shipped `/probe` job; the target name becomes `instance`.
 const PROBE_JOB: &str = "fanout-probe";
 const MYSQL: &[&str] = &["db-primary", "db-replica"];
 const REDIS: &[&str] = &["cache"];
@@ -94,7 +97,7 @@ fn prometheus_scrapes_every_target_both_ways_and_evaluates_the_shipped_rules() {
         &format!("--config.file={}", config.display()),
     ]);
     let _exporter_watchdog = Watchdog::new(exporter.pid(), dir.path());
-    let prometheus = Prometheus::start(&prometheus_yml(exporter.address, &rules));
+    let prometheus = Prometheus::start(&prometheus_yml(exporter.address));
 
     // Bounded wait: target discovery alone takes Prometheus up to 5 s, then one scrape a second.
     let deadline = Instant::now() + Duration::from_secs(45);
@@ -220,36 +223,360 @@ fn shipped_rule_files() -> Vec<PathBuf> {
     files
 }
 
-/// The Prometheus configuration: one scrape a second, the static job and the `/probe` job (the
-/// relabeling the README documents), the shipped rules evaluated every second.
-fn prometheus_yml(exporter: SocketAddr, rules: &[PathBuf]) -> String {
-    let rules_dir = rules[0].parent().unwrap();
-    let targets: Vec<String> = TARGETS.iter().map(|t| format!("'{t}'")).collect();
-    format!(
-        "global:\n\
-         \x20 scrape_interval: 1s\n\
-         \x20 scrape_timeout: 1s\n\
-         \x20 evaluation_interval: 1s\n\
-         rule_files:\n\
-         \x20 - '{rules}/*.yml'\n\
-         scrape_configs:\n\
-         \x20 - job_name: {JOB}\n\
-         \x20   static_configs:\n\
-         \x20     - targets: ['{exporter}']\n\
-         \x20 - job_name: {PROBE_JOB}\n\
-         \x20   metrics_path: /probe\n\
-         \x20   static_configs:\n\
-         \x20     - targets: [{targets}]\n\
-         \x20   relabel_configs:\n\
-         \x20     - source_labels: [__address__]\n\
-         \x20       target_label: __param_target\n\
-         \x20     - source_labels: [__param_target]\n\
-         \x20       target_label: instance\n\
-         \x20     - target_label: __address__\n\
-         \x20       replacement: '{exporter}'\n",
-        rules = rules_dir.display(),
-        targets = targets.join(", "),
-    )
+/// The shipped Prometheus configuration, relative to the repository root.
+const SHIPPED_CONFIG: &str = "deploy/prometheus/prometheus.yml";
+/// Where the shipped configuration scrapes the exporter: the compose stack's service.
+const SHIPPED_EXPORTER: &str = "fanout-exporter:9930";
+/// The test's scrape interval, scrape timeout and rule evaluation interval: one scrape a second.
+const INTERVAL: &str = "1s";
+
+/// The shipped [`SHIPPED_CONFIG`] with only what must differ on a test machine rewritten, each
+/// rewrite asserted to happen exactly where expected, so that a renamed job, a moved exporter
+/// address or a changed relabel chain fails here instead of being bypassed:
+///
+/// * the global `scrape_interval`, `scrape_timeout` and `evaluation_interval` (and any job's own
+///   `scrape_interval` or `scrape_timeout`) become [`INTERVAL`];
+/// * the `rule_files` globs, relative to the file's directory, become absolute (same globs);
+/// * [`SHIPPED_EXPORTER`] becomes `exporter`, and it must occur exactly in the static job's target
+///   and in the `replacement` of the probe job's one relabel step that sets `__address__`;
+/// * the probe job's target names (the compose stack's) become [`TARGETS`].
+///
+/// Everything else — job names, `metrics_path`, the relabel chain, labels — is Prometheus' input as
+/// shipped.
+fn prometheus_yml(exporter: SocketAddr) -> String {
+    derive_config(&shipped_config(), exporter)
+}
+
+/// The text of [`SHIPPED_CONFIG`].
+fn shipped_config() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_CONFIG))
+        .unwrap_or_else(|e| panic!("{SHIPPED_CONFIG}: {e}"))
+}
+
+/// [`prometheus_yml`] of the configuration `text`.
+fn derive_config(text: &str, exporter: SocketAddr) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let mut config: Yaml =
+        serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{SHIPPED_CONFIG}: {e}"));
+
+    let global = child(&mut config, "global", "");
+    for key in ["scrape_interval", "scrape_timeout", "evaluation_interval"] {
+        set_string(
+            child(global, key, "global"),
+            INTERVAL,
+            &format!("global.{key}"),
+        );
+    }
+
+    let rule_files = child(&mut config, "rule_files", "")
+        .as_sequence_mut()
+        .filter(|globs| !globs.is_empty())
+        .unwrap_or_else(|| panic!("{SHIPPED_CONFIG}: `rule_files` is not a list of globs"));
+    for (i, glob) in rule_files.iter_mut().enumerate() {
+        let absolute = glob
+            .as_str()
+            .filter(|g| Path::new(g).is_relative())
+            .map(|g| dir.join(g).to_str().unwrap().to_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{SHIPPED_CONFIG}: rule_files[{i}] is {glob:?}, not a glob relative to the \
+                     file's directory (as the container mounts it at /etc/prometheus)"
+                )
+            });
+        *glob = Yaml::from(absolute);
+    }
+
+    let jobs = child(&mut config, "scrape_configs", "")
+        .as_sequence_mut()
+        .unwrap_or_else(|| panic!("{SHIPPED_CONFIG}: `scrape_configs` is not a list"));
+    let mut names: Vec<&str> = jobs
+        .iter()
+        .map(|job| job["job_name"].as_str().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    let mut expected_names = vec![JOB, PROBE_JOB];
+    expected_names.sort_unstable();
+    assert_eq!(
+        names, expected_names,
+        "{SHIPPED_CONFIG}: the scrape jobs this test runs and asserts on"
+    );
+    for job in jobs.iter_mut() {
+        let name = job["job_name"].as_str().unwrap().to_owned();
+        for key in ["scrape_interval", "scrape_timeout"] {
+            if let Some(value) = job.get_mut(key) {
+                set_string(value, INTERVAL, &format!("scrape_configs[{name}].{key}"));
+            }
+        }
+    }
+
+    let probe = jobs
+        .iter_mut()
+        .find(|job| job["job_name"].as_str() == Some(PROBE_JOB))
+        .unwrap();
+    let address_steps: Vec<usize> = probe["relabel_configs"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, step)| step["target_label"].as_str() == Some("__address__"))
+        .map(|(i, _)| i)
+        .collect();
+    let [address_step] = address_steps[..] else {
+        panic!(
+            "{SHIPPED_CONFIG}: the {PROBE_JOB} job must have exactly one relabel step setting \
+             __address__ (to the exporter), has {}: {:?}",
+            address_steps.len(),
+            probe["relabel_configs"]
+        );
+    };
+    let statics = child(probe, "static_configs", PROBE_JOB)
+        .as_sequence_mut()
+        .filter(|statics| statics.len() == 1)
+        .unwrap_or_else(|| {
+            panic!("{SHIPPED_CONFIG}: the {PROBE_JOB} job must have one static_configs entry")
+        });
+    let targets = child(&mut statics[0], "targets", PROBE_JOB)
+        .as_sequence_mut()
+        .unwrap_or_else(|| panic!("{SHIPPED_CONFIG}: {PROBE_JOB} targets are not a list"));
+    assert!(
+        !targets.is_empty()
+            && targets.iter().all(|t| t
+                .as_str()
+                .is_some_and(|t| !t.is_empty() && !t.contains(':'))),
+        "{SHIPPED_CONFIG}: the {PROBE_JOB} targets must be target names, not addresses: \
+         {targets:?}"
+    );
+    *targets = TARGETS.iter().map(|t| Yaml::from(*t)).collect();
+
+    let mut replaced = BTreeSet::new();
+    replace_everywhere(
+        &mut config,
+        SHIPPED_EXPORTER,
+        &exporter.to_string(),
+        String::new(),
+        &mut replaced,
+    );
+    let expected = BTreeSet::from([
+        format!("scrape_configs[{JOB}].static_configs[0].targets[0]"),
+        format!("scrape_configs[{PROBE_JOB}].relabel_configs[{address_step}].replacement"),
+    ]);
+    assert_eq!(
+        replaced, expected,
+        "{SHIPPED_CONFIG}: where {SHIPPED_EXPORTER} occurs (the static job's target and the probe \
+         job's __address__ replacement, nowhere else)"
+    );
+
+    serde_yaml::to_string(&config).unwrap()
+}
+
+/// The derived configuration differs from the shipped one exactly where [`prometheus_yml`] says,
+/// and a shipped configuration whose jobs, exporter address, relabel chain, intervals or rule paths
+/// moved is refused rather than run around. Quick: no Prometheus, no targets.
+#[test]
+fn prometheus_scrapes_with_the_shipped_config_rewritten_only_where_a_test_machine_differs() {
+    let shipped_text = shipped_config();
+    let exporter = SocketAddr::from(([127, 0, 0, 1], 45678));
+    let shipped: Yaml = serde_yaml::from_str(&shipped_text).unwrap();
+    let derived: Yaml = serde_yaml::from_str(&derive_config(&shipped_text, exporter)).unwrap();
+    let mut changed = Vec::new();
+    differences(&shipped, &derived, String::new(), &mut changed);
+    let step = seq_yaml(&job_of(&derived, PROBE_JOB)["relabel_configs"])
+        .iter()
+        .position(|s| s["target_label"].as_str() == Some("__address__"))
+        .unwrap();
+    let mut expected = vec![
+        ("global.scrape_interval".to_owned(), Yaml::from(INTERVAL)),
+        ("global.scrape_timeout".to_owned(), Yaml::from(INTERVAL)),
+        (
+            "global.evaluation_interval".to_owned(),
+            Yaml::from(INTERVAL),
+        ),
+        (
+            format!("scrape_configs[{JOB}].static_configs[0].targets[0]"),
+            Yaml::from(exporter.to_string()),
+        ),
+        (
+            format!("scrape_configs[{PROBE_JOB}].static_configs[0].targets"),
+            Yaml::from(TARGETS.to_vec()),
+        ),
+        (
+            format!("scrape_configs[{PROBE_JOB}].relabel_configs[{step}].replacement"),
+            Yaml::from(exporter.to_string()),
+        ),
+    ];
+    // The shipped globs, under deploy/prometheus.
+    for (i, glob) in seq_yaml(&shipped["rule_files"]).iter().enumerate() {
+        let absolute = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/prometheus")
+            .join(glob.as_str().unwrap());
+        expected.push((
+            format!("rule_files[{i}]"),
+            Yaml::from(absolute.to_str().unwrap()),
+        ));
+    }
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(changed, expected, "what the derived configuration changes");
+
+    let refused = |what: &str, from: &str, to: &str| {
+        assert!(
+            shipped_text.contains(from),
+            "{SHIPPED_CONFIG} no longer contains {from:?}: update this mutant ({what})"
+        );
+        let mutant = shipped_text.replacen(from, to, 1);
+        let result = std::panic::catch_unwind(|| derive_config(&mutant, exporter));
+        assert!(
+            result.is_err(),
+            "a shipped configuration with {what} was not refused:\n{mutant}"
+        );
+    };
+    refused(
+        "the probe job renamed",
+        "job_name: 'fanout-probe'",
+        "job_name: 'fanout-multi'",
+    );
+    refused(
+        "a third job",
+        "scrape_configs:\n",
+        "scrape_configs:\n  - job_name: extra\n    static_configs: [{targets: ['x:1']}]\n",
+    );
+    refused(
+        "the static job scraping another address",
+        "targets: ['fanout-exporter:9930']",
+        "targets: ['exporter:9930']",
+    );
+    refused(
+        "the probe job sending scrapes elsewhere",
+        "replacement: fanout-exporter:9930",
+        "replacement: exporter:9930",
+    );
+    refused(
+        "no relabel step setting __address__",
+        "target_label: __address__",
+        "target_label: __tmp_address",
+    );
+    refused(
+        "the exporter address also in a label",
+        "- targets: ['fanout-exporter:9930']",
+        "- labels: {via: 'fanout-exporter:9930'}\n        targets: ['fanout-exporter:9930']",
+    );
+    refused(
+        "probe targets that are addresses",
+        "targets: ['mariadb', 'redis', 'grafana']",
+        "targets: ['mariadb:3306']",
+    );
+    refused("no evaluation_interval", "evaluation_interval: 15s", "");
+    refused(
+        "absolute rule files",
+        "- rules/*.yml",
+        "- /etc/prometheus/rules/*.yml",
+    );
+}
+
+/// The (path, new value) of every difference between `old` and `new`, paths as
+/// [`replace_everywhere`] makes them; a value of another kind or a list of another length is one
+/// difference.
+fn differences(old: &Yaml, new: &Yaml, path: String, out: &mut Vec<(String, Yaml)>) {
+    match (old, new) {
+        (Yaml::Mapping(a), Yaml::Mapping(b)) if a.len() == b.len() => {
+            for (key, value) in a {
+                let name = key
+                    .as_str()
+                    .map_or_else(|| format!("{key:?}"), str::to_owned);
+                let path = if path.is_empty() {
+                    name
+                } else {
+                    format!("{path}.{name}")
+                };
+                match b.get(key) {
+                    Some(other) => differences(value, other, path, out),
+                    None => out.push((path, Yaml::Null)),
+                }
+            }
+        }
+        (Yaml::Sequence(a), Yaml::Sequence(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let index = match x["job_name"].as_str() {
+                    Some(name) => format!("{path}[{name}]"),
+                    None => format!("{path}[{i}]"),
+                };
+                differences(x, y, index, out);
+            }
+        }
+        _ if old == new => {}
+        _ => out.push((path, new.clone())),
+    }
+}
+
+/// The scrape job `name` of a configuration.
+fn job_of<'a>(config: &'a Yaml, name: &str) -> &'a Yaml {
+    seq_yaml(&config["scrape_configs"])
+        .iter()
+        .find(|job| job["job_name"].as_str() == Some(name))
+        .unwrap()
+}
+
+/// A YAML list's items (none for anything else).
+fn seq_yaml(value: &Yaml) -> &[Yaml] {
+    value.as_sequence().map_or(&[], Vec::as_slice)
+}
+
+/// `value`'s field `key` (at `path` in [`SHIPPED_CONFIG`]), which must exist.
+fn child<'a>(value: &'a mut Yaml, key: &str, path: &str) -> &'a mut Yaml {
+    value.get_mut(key).unwrap_or_else(|| match path {
+        "" => panic!("{SHIPPED_CONFIG}: no top-level `{key}`"),
+        _ => panic!("{SHIPPED_CONFIG}: no `{key}` in `{path}`"),
+    })
+}
+
+/// Replace the string at `path` with `new`; it must be a string.
+fn set_string(value: &mut Yaml, new: &str, path: &str) {
+    assert!(
+        value.is_string(),
+        "{SHIPPED_CONFIG}: `{path}` is {value:?}, not a string"
+    );
+    *value = Yaml::from(new);
+}
+
+/// Replace `old` with `new` in every string value under `value` (at `path`), adding each changed
+/// value's path to `replaced`: keys joined with `.`, list items `[i]`, or `[name]` for a job.
+fn replace_everywhere(
+    value: &mut Yaml,
+    old: &str,
+    new: &str,
+    path: String,
+    replaced: &mut BTreeSet<String>,
+) {
+    match value {
+        Yaml::String(s) if s.contains(old) => {
+            *s = s.replace(old, new);
+            replaced.insert(path);
+        }
+        Yaml::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let index = match item["job_name"].as_str() {
+                    Some(name) => format!("{path}[{name}]"),
+                    None => format!("{path}[{i}]"),
+                };
+                replace_everywhere(item, old, new, index, replaced);
+            }
+        }
+        Yaml::Mapping(fields) => {
+            for (key, item) in fields.iter_mut() {
+                let key = key
+                    .as_str()
+                    .map_or_else(|| format!("{key:?}"), str::to_owned);
+                let path = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                replace_everywhere(item, old, new, path, replaced);
+            }
+        }
+        Yaml::Tagged(tagged) => replace_everywhere(&mut tagged.value, old, new, path, replaced),
+        _ => {}
+    }
 }
 
 /// The six scrape targets (the static job's one, the probe job's five), each healthy with no error
