@@ -3,7 +3,9 @@
 //! @kubernetes-models/prometheus-operator: its JSON-schema validators, and its TypeScript types through
 //! `tsc` for unknown fields), the wiring between the objects (selectors, ports, Secrets, ConfigMaps),
 //! the exporter configs with the real binary's `--config.check` in the environment the pods give it,
-//! and the two sidecars end to end against real MariaDB and Redis servers.
+//! the `job` label each monitor's targets get (the Operator's defaults, then the monitor's
+//! relabelings) against the shipped FanoutExporterDown alert, and the two sidecars end to end against
+//! real MariaDB and Redis servers (Redis started from the config file its init container writes).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -18,7 +20,18 @@ use serde_yaml::Value;
 
 use crate::support;
 
+// The harnesses' watchdog for server processes (a redis-server started from the manifest's own
+// arguments below): killed when the test process dies, however it dies.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../collectors/tests/support/watched.rs"]
+mod watched;
+
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes");
+/// The shipped alert rules; FanoutExporterDown's `job` matcher must select every monitor's targets.
+const RULES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/prometheus/rules/fanout.yml"
+);
 /// Where scripts/test installs the npm packages of the Operator check.
 const NPM_PREFIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm-schemas");
 const NPM_INSTALL: &str = "npm install --prefix target/npm-schemas --no-audit --no-fund \
@@ -367,6 +380,160 @@ fn expand(arg: &str, env: &[(String, String)]) -> String {
     out
 }
 
+/// A container's command line as Kubernetes starts it: `command` then `args`, `$(VAR)` expanded from
+/// its environment.
+fn command_line(container: &Value, env: &[(String, String)]) -> Vec<String> {
+    list(container, "command")
+        .iter()
+        .chain(list(container, "args"))
+        .map(|a| expand(a.as_str().expect("arguments are strings"), env))
+        .collect()
+}
+
+/// Every container of a pod, init containers first.
+fn all_containers<'a>(pod: &Pod<'a>) -> impl Iterator<Item = &'a Value> {
+    list(pod.spec, "initContainers")
+        .iter()
+        .chain(list(pod.spec, "containers"))
+}
+
+/// What of a Secret reaches a container's command line: `$(VAR)` references to variables set from a
+/// Secret, and Secret values (the manifests' examples and `overrides`) in the expanded arguments.
+fn secrets_on_command_line(
+    m: &Manifests,
+    pod: &Pod,
+    container: &Value,
+    overrides: Overrides,
+) -> Vec<String> {
+    let raw: Vec<&str> = list(container, "command")
+        .iter()
+        .chain(list(container, "args"))
+        .filter_map(Value::as_str)
+        .collect();
+    let mut found = Vec::new();
+    for var in list(container, "env") {
+        if at(var, "valueFrom.secretKeyRef").is_some() {
+            let reference = format!("$({})", text(var, "name").unwrap());
+            if raw.iter().any(|a| a.contains(&reference)) {
+                found.push(format!("{reference}, set from a Secret"));
+            }
+        }
+    }
+    let mut values: Vec<String> = overrides.iter().map(|(_, _, v)| (*v).to_owned()).collect();
+    for secret in m.of_kind("Secret") {
+        values.extend(string_map(at(&secret.value, "stringData")).into_values());
+    }
+    let env = pod_environment(m, pod, container, overrides);
+    for arg in command_line(container, &env) {
+        for value in &values {
+            let value = value.trim_end_matches(['\n', '\r']);
+            if !value.is_empty() && arg.contains(value) {
+                found.push(format!("the Secret value {value:?} in {arg:?}"));
+            }
+        }
+    }
+    found
+}
+
+/// A pod's volumes as directories under `dir`, so that a container's command can run here: a Secret
+/// or ConfigMap volume holds its keys (or its `items`) as files, Secret values from `overrides` when
+/// given; any other volume (emptyDir, a volumeClaimTemplate) starts empty and is shared by the
+/// containers that mount it. Returns (mountPath, local directory) for `container`'s mounts.
+fn local_mounts(
+    m: &Manifests,
+    pod: &Pod,
+    container: &Value,
+    dir: &Path,
+    overrides: Overrides,
+) -> Vec<(String, PathBuf)> {
+    let mut mounts = Vec::new();
+    for mount in list(container, "volumeMounts") {
+        let name = text(mount, "name").unwrap();
+        assert!(
+            at(mount, "subPath").is_none(),
+            "{}: subPath mounts are not simulated here",
+            pod.doc.id()
+        );
+        let local = dir.join("volumes").join(name);
+        fs::create_dir_all(&local).unwrap();
+        if let Some((source, object, items)) = volume_object(pod, name) {
+            let keys: Vec<(String, String)> = if items.is_empty() {
+                let field = match source {
+                    Source::ConfigMap => "data",
+                    Source::Secret => "stringData",
+                };
+                let kind = match source {
+                    Source::ConfigMap => "ConfigMap",
+                    Source::Secret => "Secret",
+                };
+                let doc = m
+                    .object(kind, object)
+                    .unwrap_or_else(|| panic!("{}: no {kind} {object}", pod.doc.id()));
+                string_map(at(&doc.value, field))
+                    .into_keys()
+                    .map(|k| (k.clone(), k))
+                    .collect()
+            } else {
+                items
+                    .iter()
+                    .map(|i| {
+                        (
+                            text(i, "key").unwrap().to_owned(),
+                            text(i, "path").unwrap().to_owned(),
+                        )
+                    })
+                    .collect()
+            };
+            for (key, path) in keys {
+                let content = match source {
+                    Source::Secret => secret_value(m, object, &key, overrides),
+                    Source::ConfigMap => m
+                        .object_text(source, object, &key)
+                        .unwrap_or_else(|| panic!("ConfigMap {object} has no key {key}"))
+                        .to_owned(),
+                };
+                fs::write(local.join(path), content).unwrap();
+            }
+        }
+        mounts.push((
+            text(mount, "mountPath")
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned(),
+            local,
+        ));
+    }
+    // Longest first, so that a mount inside another is mapped by its own directory.
+    mounts.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    mounts
+}
+
+/// `text` with every path under one of `mounts` (a whole path component: `/data`, `/data/x`, not
+/// `/database`) replaced by the local directory.
+fn map_paths(text: &str, mounts: &[(String, PathBuf)]) -> String {
+    let mut out = text.to_owned();
+    for (path, local) in mounts {
+        let local = local.display().to_string();
+        let mut mapped = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(path.as_str()) {
+            let after = &rest[i + path.len()..];
+            let before = rest[..i].chars().next_back();
+            let whole = !before.is_some_and(|c| c.is_alphanumeric() || "._-/".contains(c))
+                && !after
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric() || "._-".contains(c));
+            mapped.push_str(&rest[..i]);
+            mapped.push_str(if whole { &local } else { path });
+            rest = after;
+        }
+        mapped.push_str(rest);
+        out = mapped;
+    }
+    out
+}
+
 /// The exporter's `--config.file`: from its arguments if they set one, else the image's default.
 fn config_path(container: &Value) -> String {
     list(container, "args")
@@ -597,6 +764,348 @@ fn relabelings(doc: &Doc, endpoint: &Value) -> Vec<Value> {
         .iter()
         .flat_map(|f| list(endpoint, f).iter().cloned())
         .collect()
+}
+
+/// A target's labels, by name.
+type Labels = BTreeMap<String, String>;
+
+/// Apply one relabeling (the Operator's camelCase form) to a target's labels as Prometheus does;
+/// false when it drops the target.
+fn relabel(labels: &mut Labels, rule: &Value) -> bool {
+    let action = text(rule, "action").unwrap_or("replace").to_lowercase();
+    let regex = text(rule, "regex").unwrap_or("(.*)");
+    let regex =
+        Regex::new(&format!("^(?s:{regex})$")).unwrap_or_else(|e| panic!("{rule:?}: regex: {e}"));
+    let value = list(rule, "sourceLabels")
+        .iter()
+        .map(|l| {
+            let name = l.as_str().expect("source labels are names");
+            labels.get(name).cloned().unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(text(rule, "separator").unwrap_or(";"));
+    let target = text(rule, "targetLabel");
+    let replacement = text(rule, "replacement").unwrap_or("$1");
+    let need_target = || target.unwrap_or_else(|| panic!("{rule:?}: {action} needs targetLabel"));
+    match action.as_str() {
+        "replace" => {
+            if let Some(captures) = regex.captures(&value) {
+                let (mut name, mut result) = (String::new(), String::new());
+                captures.expand(need_target(), &mut name);
+                captures.expand(replacement, &mut result);
+                // Prometheus skips a target label that is not a valid name.
+                if label_name_ok(&name) {
+                    if result.is_empty() {
+                        labels.remove(&name);
+                    } else {
+                        labels.insert(name, result);
+                    }
+                }
+            }
+        }
+        "lowercase" => {
+            labels.insert(need_target().to_owned(), value.to_lowercase());
+        }
+        "uppercase" => {
+            labels.insert(need_target().to_owned(), value.to_uppercase());
+        }
+        "keep" => return regex.is_match(&value),
+        "drop" => return !regex.is_match(&value),
+        "keepequal" => return labels.get(need_target()).cloned().unwrap_or_default() == value,
+        "dropequal" => return labels.get(need_target()).cloned().unwrap_or_default() != value,
+        "labelmap" => {
+            for (name, v) in labels.clone() {
+                if let Some(captures) = regex.captures(&name) {
+                    let mut new = String::new();
+                    captures.expand(replacement, &mut new);
+                    labels.insert(new, v);
+                }
+            }
+        }
+        "labeldrop" => labels.retain(|name, _| !regex.is_match(name)),
+        "labelkeep" => labels.retain(|name, _| regex.is_match(name)),
+        other => panic!("{rule:?}: relabeling action {other} is not simulated here"),
+    }
+    true
+}
+
+/// A relabeling as the Operator writes its own: `targetLabel` from `sourceLabels` (or from nothing),
+/// with an optional regex and replacement.
+fn operator_rule(
+    sources: &[&str],
+    target: &str,
+    regex: Option<&str>,
+    replacement: Option<&str>,
+) -> Value {
+    let mut rule = serde_yaml::Mapping::new();
+    if !sources.is_empty() {
+        rule.insert(
+            "sourceLabels".into(),
+            Value::Sequence(sources.iter().map(|s| Value::from(*s)).collect()),
+        );
+    }
+    rule.insert("targetLabel".into(), target.into());
+    if let Some(regex) = regex {
+        rule.insert("regex".into(), regex.into());
+    }
+    if let Some(replacement) = replacement {
+        rule.insert("replacement".into(), replacement.into());
+    }
+    Value::Mapping(rule)
+}
+
+/// A Kubernetes label name as a Prometheus meta label suffix (what the Operator's sanitizeLabelName
+/// does).
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The labels each target of an Operator resource ends with: what Kubernetes service discovery (or
+/// the static list) gives it, then the relabelings the Operator generates before the resource's
+/// own (prometheus-operator pkg/prometheus/promcfg.go: generateServiceMonitorConfig,
+/// generatePodMonitorConfig, generateProbeConfig), then the resource's own target relabelings.
+/// Dropped targets are left out; labels starting with `__` are removed at the end, as Prometheus does
+/// (after setting a missing `instance` from `__address__`). `namespace` is the one the resources are
+/// applied in.
+fn scrape_targets(m: &Manifests, monitor: &Doc, namespace: &str) -> Vec<(String, Labels)> {
+    let name = monitor.name();
+    let jobs = scrape_endpoints(monitor);
+    let mut targets = Vec::new();
+    for (i, (context, endpoint)) in jobs.into_iter().enumerate() {
+        // Prometheus starts every target's job at the scrape config's job_name.
+        let (job_name, discovered, operator): (String, Vec<Labels>, Vec<Value>) = match monitor
+            .kind()
+        {
+            "ServiceMonitor" | "PodMonitor" => {
+                let selector = at(&monitor.value, "spec.selector").unwrap();
+                let (service, pod) = if monitor.kind() == "ServiceMonitor" {
+                    let service = m
+                        .of_kind("Service")
+                        .find(|s| {
+                            selects(
+                                selector,
+                                &string_map(at(&s.value, "metadata.labels")),
+                                &context,
+                            )
+                        })
+                        .unwrap_or_else(|| panic!("{context}: selects no Service"));
+                    let port = list(&service.value, "spec.ports")
+                        .iter()
+                        .find(|p| at(p, "name") == at(endpoint, "port"))
+                        .unwrap_or_else(|| panic!("{context}: no such Service port"));
+                    let (pod, _) = service_backend(m, service, port, &context);
+                    (Some(service), pod)
+                } else {
+                    let pod = m
+                        .pods()
+                        .into_iter()
+                        .find(|p| selects(selector, &p.labels, &context))
+                        .unwrap_or_else(|| panic!("{context}: selects no workload"));
+                    (None, pod)
+                };
+                let pod_name = match pod.doc.kind() {
+                    "StatefulSet" => format!("{}-0", pod.doc.name()),
+                    _ => format!("{}-7d4b9c8f6-x2x4q", pod.doc.name()),
+                };
+                let mut labels = Labels::from([
+                    (
+                        "__address__".to_owned(),
+                        format!("10.0.0.10:{METRICS_PORT}"),
+                    ),
+                    (
+                        "__meta_kubernetes_namespace".to_owned(),
+                        namespace.to_owned(),
+                    ),
+                    ("__meta_kubernetes_pod_name".to_owned(), pod_name),
+                    (
+                        "__meta_kubernetes_pod_container_name".to_owned(),
+                        "exporter".to_owned(),
+                    ),
+                ]);
+                for (k, v) in &pod.labels {
+                    labels.insert(
+                        format!("__meta_kubernetes_pod_label_{}", sanitize(k)),
+                        v.clone(),
+                    );
+                }
+                let mut operator = vec![
+                    operator_rule(&["__meta_kubernetes_namespace"], "namespace", None, None),
+                    operator_rule(&["__meta_kubernetes_pod_name"], "pod", None, None),
+                    operator_rule(
+                        &["__meta_kubernetes_pod_container_name"],
+                        "container",
+                        None,
+                        None,
+                    ),
+                ];
+                let job_label = text(&monitor.value, "spec.jobLabel");
+                let job_name = if let Some(service) = service {
+                    labels.insert(
+                        "__meta_kubernetes_service_name".to_owned(),
+                        service.name().to_owned(),
+                    );
+                    for (k, v) in string_map(at(&service.value, "metadata.labels")) {
+                        labels.insert(
+                            format!("__meta_kubernetes_service_label_{}", sanitize(&k)),
+                            v,
+                        );
+                    }
+                    operator.push(operator_rule(
+                        &["__meta_kubernetes_service_name"],
+                        "service",
+                        None,
+                        None,
+                    ));
+                    // The job is the Service's name, or the value of its label `jobLabel` names.
+                    operator.push(operator_rule(
+                        &["__meta_kubernetes_service_name"],
+                        "job",
+                        None,
+                        Some("${1}"),
+                    ));
+                    if let Some(label) = job_label {
+                        let source = format!("__meta_kubernetes_service_label_{}", sanitize(label));
+                        operator.push(operator_rule(
+                            &[source.as_str()],
+                            "job",
+                            Some("(.+)"),
+                            Some("${1}"),
+                        ));
+                    }
+                    format!("serviceMonitor/{namespace}/{name}/{i}")
+                } else {
+                    // The job is <namespace>/<name>, or the value of the pod label `jobLabel` names.
+                    operator.push(operator_rule(
+                        &[],
+                        "job",
+                        None,
+                        Some(&format!("{namespace}/{name}")),
+                    ));
+                    if let Some(label) = job_label {
+                        let source = format!("__meta_kubernetes_pod_label_{}", sanitize(label));
+                        operator.push(operator_rule(
+                            &[source.as_str()],
+                            "job",
+                            Some("(.+)"),
+                            Some("${1}"),
+                        ));
+                    }
+                    format!("podMonitor/{namespace}/{name}/{i}")
+                };
+                if let Some(port) = text(endpoint, "port") {
+                    operator.push(operator_rule(&[], "endpoint", None, Some(port)));
+                }
+                (job_name, vec![labels], operator)
+            }
+            "Probe" => {
+                let spec = endpoint;
+                let mut operator = Vec::new();
+                if let Some(job) = text(spec, "jobName") {
+                    operator.push(operator_rule(&[], "job", None, Some(job)));
+                }
+                let url = text(spec, "prober.url").expect("prober.url");
+                operator.extend([
+                    operator_rule(&["__address__"], "__param_target", None, None),
+                    operator_rule(&["__param_target"], "instance", None, None),
+                    operator_rule(&[], "__address__", None, Some(url)),
+                ]);
+                let mut common = string_map(at(spec, "targets.staticConfig.labels"));
+                common
+                    .entry("namespace".to_owned())
+                    .or_insert_with(|| namespace.to_owned());
+                let discovered = list(spec, "targets.staticConfig.static")
+                    .iter()
+                    .map(|t| {
+                        let mut labels = common.clone();
+                        labels.insert("__address__".to_owned(), t.as_str().unwrap().to_owned());
+                        labels
+                    })
+                    .collect();
+                (format!("probe/{namespace}/{name}"), discovered, operator)
+            }
+            other => panic!("{}: unexpected Operator kind {other}", monitor.id()),
+        };
+        let own_field = if monitor.kind() == "Probe" {
+            "targets.staticConfig.relabelingConfigs"
+        } else {
+            "relabelings"
+        };
+        for mut labels in discovered {
+            labels.insert("job".to_owned(), job_name.clone());
+            let rules = operator.iter().chain(list(endpoint, own_field));
+            if !rules.into_iter().all(|rule| relabel(&mut labels, rule)) {
+                continue;
+            }
+            if !labels.contains_key("instance") {
+                let address = labels.get("__address__").cloned().unwrap_or_default();
+                labels.insert("instance".to_owned(), address);
+            }
+            labels.retain(|k, _| !k.starts_with("__"));
+            let context = format!("{context} target {}", labels["instance"]);
+            targets.push((context, labels));
+        }
+    }
+    targets
+}
+
+/// Go's (and PromQL's) escapes in a quoted string, for the few a label matcher uses.
+fn unquote_promql(quoted: &str) -> String {
+    let mut out = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => panic!("{quoted}: ends in a lone backslash"),
+        }
+    }
+    out
+}
+
+/// FanoutExporterDown's `job` matcher in the shipped rules, as written and as the anchored regex
+/// Prometheus matches label values with.
+fn exporter_down_job_matcher() -> (String, Regex) {
+    let expr = load(Path::new(RULES))
+        .iter()
+        .flat_map(|file| list(file, "groups"))
+        .flat_map(|group| list(group, "rules"))
+        .find(|rule| text(rule, "alert") == Some("FanoutExporterDown"))
+        .and_then(|rule| text(rule, "expr"))
+        .unwrap_or_else(|| panic!("{RULES}: no FanoutExporterDown alert with an expr"))
+        .to_owned();
+    let selector = Regex::new(r"\bup\s*\{([^}]*)\}").unwrap();
+    let matchers = selector
+        .captures(&expr)
+        .unwrap_or_else(|| panic!("FanoutExporterDown `{expr}`: no up{{...}} selector"))[1]
+        .to_owned();
+    let job = Regex::new(
+        r#"(?:^|,)\s*job\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`]*)`)"#,
+    )
+    .unwrap();
+    let captures = job
+        .captures(&matchers)
+        .unwrap_or_else(|| panic!("FanoutExporterDown `{expr}`: no job matcher in up{{...}}"));
+    let value = match (captures.get(2).or(captures.get(3)), captures.get(4)) {
+        (Some(quoted), _) => unquote_promql(quoted.as_str()),
+        (None, Some(raw)) => raw.as_str().to_owned(),
+        (None, None) => unreachable!("one of the three quotings matched"),
+    };
+    let pattern = match &captures[1] {
+        "=~" => value,
+        "=" => regex::escape(&value),
+        negative => panic!("FanoutExporterDown `{expr}`: job{negative} is not simulated here"),
+    };
+    let regex = Regex::new(&format!("^(?s:{pattern})$"))
+        .unwrap_or_else(|e| panic!("FanoutExporterDown `{expr}`: {e}"));
+    (captures[0].trim_start_matches(',').trim().to_owned(), regex)
 }
 
 /// Whether a label selector selects `labels`; only `matchLabels` is understood (and required).
@@ -1204,6 +1713,141 @@ fn relabeling_check_rejects_what_prometheus_rejects() {
 }
 
 #[test]
+fn every_monitor_job_is_selected_by_the_exporter_down_alert() {
+    // The shipped rule's matcher, not a copy of it: the two must not drift apart.
+    let (matcher, regex) = exporter_down_job_matcher();
+    let m = manifests();
+    let mut kinds = BTreeSet::new();
+    // In kustomization.yaml's namespace, and in any other an overlay may set: a PodMonitor's default
+    // job, <namespace>/<name>, matches fanout.* in fanout-example by accident only.
+    for namespace in [m.namespace.as_str(), "monitoring"] {
+        for monitor in m.docs.iter().filter(|d| d.is_operator()) {
+            let targets = scrape_targets(m, monitor, namespace);
+            assert!(!targets.is_empty(), "{}: no scrape targets", monitor.id());
+            for (context, labels) in targets {
+                let job = labels.get("job").map_or("", String::as_str);
+                assert!(
+                    regex.is_match(job),
+                    "{context}, in namespace {namespace}: gets job=\"{job}\", which \
+                     FanoutExporterDown's {matcher} (deploy/prometheus/rules/fanout.yml) does not \
+                     select: the alert would never fire when Prometheus cannot scrape it. Set the \
+                     job in the monitor (a relabeling with targetLabel: job, or a Probe's jobName)."
+                );
+                kinds.insert(monitor.kind());
+            }
+        }
+    }
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["PodMonitor", "Probe", "ServiceMonitor"]),
+        "every Operator kind checked"
+    );
+}
+
+#[test]
+fn scrape_target_simulation_follows_the_operator_and_prometheus() {
+    let m = manifests();
+    // Stripped of what sets their job, monitors get the Operator's defaults: the Service's name, the
+    // PodMonitor's <namespace>/<name>, the Probe's probe/<namespace>/<name>.
+    for monitor in m.docs.iter().filter(|d| d.is_operator()) {
+        let mut bare = monitor.value.clone();
+        let spec = bare["spec"].as_mapping_mut().unwrap();
+        spec.remove("jobLabel");
+        spec.remove("jobName");
+        for field in ["endpoints", "podMetricsEndpoints"] {
+            for endpoint in spec
+                .get_mut(field)
+                .and_then(Value::as_sequence_mut)
+                .into_iter()
+                .flatten()
+            {
+                endpoint.as_mapping_mut().unwrap().remove("relabelings");
+            }
+        }
+        if let Some(config) = spec
+            .get_mut("targets")
+            .and_then(|t| t.get_mut("staticConfig"))
+            .and_then(Value::as_mapping_mut)
+        {
+            config.remove("relabelingConfigs");
+        }
+        let bare = Doc {
+            file: monitor.file.clone(),
+            value: bare,
+        };
+        for (context, labels) in scrape_targets(m, &bare, &m.namespace) {
+            let expected = match monitor.kind() {
+                "ServiceMonitor" => labels["service"].clone(),
+                "PodMonitor" => format!("{}/{}", m.namespace, monitor.name()),
+                _ => format!("probe/{}/{}", m.namespace, monitor.name()),
+            };
+            assert_eq!(
+                labels["job"], expected,
+                "{context}: the Operator's default job"
+            );
+            assert_eq!(labels["namespace"], m.namespace, "{context}: namespace");
+        }
+    }
+    // With their relabelings, instance is the pod (monitors) or the target's name (Probe), as the
+    // manifests' comments say.
+    for monitor in m.docs.iter().filter(|d| d.is_operator()) {
+        for (context, labels) in scrape_targets(m, monitor, &m.namespace) {
+            if monitor.kind() == "Probe" {
+                let listed = list(&monitor.value, "spec.targets.staticConfig.static");
+                assert!(
+                    listed
+                        .iter()
+                        .any(|t| t.as_str() == Some(&labels["instance"])),
+                    "{context}: instance is a listed target"
+                );
+            } else {
+                assert_eq!(labels["instance"], labels["pod"], "{context}: instance");
+            }
+        }
+    }
+    // Prometheus' relabeling semantics, as simulated.
+    let rule = |yaml: &str| -> Value { serde_yaml::from_str(yaml).unwrap() };
+    let mut labels = Labels::from([("a".to_owned(), "x".to_owned())]);
+    assert!(relabel(
+        &mut labels,
+        &rule("{targetLabel: job, replacement: fanout}")
+    ));
+    assert_eq!(labels["job"], "fanout", "a replacement without sources");
+    relabel(
+        &mut labels,
+        &rule("{sourceLabels: [a], regex: 'y', targetLabel: job, replacement: other}"),
+    );
+    assert_eq!(
+        labels["job"], "fanout",
+        "a regex that does not match changes nothing"
+    );
+    relabel(
+        &mut labels,
+        &rule("{sourceLabels: [a, b], regex: '(.*);', targetLabel: job, replacement: 'j-$1'}"),
+    );
+    assert_eq!(
+        labels["job"], "j-x",
+        "sources joined by ;, anchored regex, $1"
+    );
+    relabel(
+        &mut labels,
+        &rule("{sourceLabels: [missing], targetLabel: job}"),
+    );
+    assert!(
+        !labels.contains_key("job"),
+        "an empty result removes the label"
+    );
+    assert!(!relabel(
+        &mut labels,
+        &rule("{action: keep, sourceLabels: [a], regex: 'y'}")
+    ));
+    assert!(relabel(
+        &mut labels,
+        &rule("{action: drop, sourceLabels: [a], regex: 'y'}")
+    ));
+}
+
+#[test]
 fn probe_scrapes_configured_targets_through_the_exporter_service() {
     let m = manifests();
     let probes: Vec<&Doc> = m.of_kind("Probe").collect();
@@ -1597,6 +2241,39 @@ fn exporter_configs_pass_config_check_in_the_pod_environment() {
     }
 }
 
+#[test]
+fn no_secret_reaches_a_command_line() {
+    // Anyone who can list processes on the node reads command lines: passwords go in files or the
+    // environment, never in arguments (as `--requirepass $(REDIS_PASSWORD)` did).
+    let m = manifests();
+    let mut containers = 0;
+    for pod in m.pods() {
+        for container in all_containers(&pod) {
+            let found = secrets_on_command_line(m, &pod, container, &[]);
+            assert!(
+                found.is_empty(),
+                "{} container {}: {found:?}",
+                pod.doc.id(),
+                container_name(container)
+            );
+            containers += 1;
+        }
+    }
+    assert!(containers >= 6, "checked {containers} containers");
+    // Control: the check finds the old Redis command line.
+    let (pod, _) = container_of(m, "redis", |c| !is_exporter(c));
+    let old: Value = serde_yaml::from_str(
+        "{name: redis, args: ['--requirepass', '$(REDIS_PASSWORD)'], env: [{name: REDIS_PASSWORD, \
+         valueFrom: {secretKeyRef: {name: redis-credentials, key: password}}}]}",
+    )
+    .unwrap();
+    assert_eq!(
+        secrets_on_command_line(m, &pod, &old, &[]).len(),
+        2,
+        "the reference and the expanded value"
+    );
+}
+
 /// The workload `name`'s pod and its first container that `pick` accepts.
 fn container_of<'a>(
     m: &'a Manifests,
@@ -1617,7 +2294,7 @@ fn container_of<'a>(
 
 #[test]
 fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
-    use crate::mariadb_server::{EXPORTER_PASSWORD, Mariadb};
+    use crate::mariadb_server::{EXPORTER_PASSWORD, Mariadb, sql_quote};
     let m = manifests();
     let (pod, exporter) = container_of(m, "mariadb", is_exporter);
     let (_, database) = container_of(m, "mariadb", |c| !is_exporter(c));
@@ -1670,6 +2347,40 @@ fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
     let targets: Vec<String> = string_map(config.get("mysql")).into_keys().collect();
     assert_eq!(targets.len(), 1, "one mysql target");
     let target = &targets[0];
+
+    // Least privilege, as in the docker-compose stack: no data of any schema but
+    // performance_schema, for every account of the exporter's user.
+    let user = text(&config["mysql"][target.as_str()], "user").expect("the target's user");
+    let (_, hosts) = server.query(&format!(
+        "SELECT host FROM mysql.user WHERE user = {}",
+        sql_quote(user)
+    ));
+    assert!(
+        !hosts.is_empty(),
+        "the init scripts create no {user} account"
+    );
+    for host in hosts.iter().map(|row| row[0].clone().unwrap()) {
+        let account = format!("{}@{}", sql_quote(user), sql_quote(&host));
+        let grants = server.sql(&format!("SHOW GRANTS FOR {account}"));
+        for grant in grants.lines() {
+            let Some((privileges, rest)) = grant
+                .strip_prefix("GRANT ")
+                .and_then(|g| g.split_once(" ON "))
+            else {
+                continue;
+            };
+            let on = rest.split(" TO ").next().unwrap();
+            let reads = privileges
+                .split(',')
+                .map(str::trim)
+                .any(|p| p == "SELECT" || p == "ALL PRIVILEGES" || p == "ALL");
+            assert!(
+                !reads || on == "`performance_schema`.*",
+                "{account} may read data on {on} (no SELECT ON *.*, nor any schema but \
+                 performance_schema): {grant}"
+            );
+        }
+    }
     let address = &mut config["mysql"][target.as_str()]["address"];
     assert_eq!(
         address.as_str(),
@@ -1718,33 +2429,138 @@ fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
     }
 }
 
+/// `redis-cli PING` against 127.0.0.1:`port`, authenticated with `password` (in the environment)
+/// when given: (succeeded, output).
+fn redis_ping(port: u16, password: Option<&str>) -> (bool, String) {
+    let cli = on_path("redis-cli")
+        .expect("redis-cli not found: install redis-server (apt-get install redis-server)");
+    let mut command = Command::new(cli);
+    command
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-e", "PING"])
+        .env_remove("REDISCLI_AUTH");
+    if let Some(password) = password {
+        command.env("REDISCLI_AUTH", password);
+    }
+    run(&mut command)
+}
+
 #[test]
-fn redis_sidecar_scrapes_a_real_redis_with_the_secret_password() {
-    use crate::redis_server::{Opts, Redis};
+fn redis_sidecar_scrapes_a_real_redis_configured_by_its_init_container() {
     let m = manifests();
     let (pod, exporter) = container_of(m, "redis", is_exporter);
     let (_, database) = container_of(m, "redis", |c| !is_exporter(c));
-    // redis-server's password as Kubernetes would expand the container's `--requirepass $(VAR)`.
-    let db_env = pod_environment(m, &pod, database, &[]);
-    let args: Vec<String> = list(database, "args")
+    // The Secret's example password is replaced by one with a #, both quotes, a backslash, spaces and
+    // a trailing newline (as `kubectl create secret --from-file` of an edited file has), so that the
+    // init container's encoding is tested; redis-server and the exporter get it from the same key.
+    let password = "re#dis 'pa\"ss\\ word\n";
+    let secret = list(exporter, "env")
         .iter()
-        .map(|a| expand(a.as_str().unwrap(), &db_env))
-        .collect();
-    let password = args
-        .iter()
-        .position(|a| a == "--requirepass")
-        .map(|i| args[i + 1].clone())
-        .expect("the Redis container sets --requirepass");
-    assert!(
-        !password.contains("$("),
-        "--requirepass {password}: unexpanded"
-    );
-    let server = Redis::start(Opts {
-        password: Some(password),
-        ..Opts::default()
-    });
+        .find_map(|v| at(v, "valueFrom.secretKeyRef"))
+        .expect("the exporter takes Redis' password from a Secret");
+    let overrides = [(
+        text(secret, "name").unwrap(),
+        text(secret, "key").unwrap(),
+        password,
+    )];
     let dir = tempfile::tempdir().unwrap();
-    let mut config = runnable_config(m, &pod, exporter, dir.path(), &[]);
+
+    // The init containers, run here as the pod runs them (their command, their environment, their
+    // mounts mapped to local directories), in order, each to success.
+    for init in list(pod.spec, "initContainers") {
+        let context = format!("{} init container {}", pod.doc.id(), container_name(init));
+        let mounts = local_mounts(m, &pod, init, dir.path(), &overrides);
+        let env = pod_environment(m, &pod, init, &overrides);
+        let argv: Vec<String> = command_line(init, &env)
+            .iter()
+            .map(|a| map_paths(a, &mounts))
+            .collect();
+        assert!(!argv.is_empty(), "{context}: no command");
+        let (passed, output) = run(Command::new(&argv[0])
+            .args(&argv[1..])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v))));
+        assert!(passed, "{context}: {argv:?}\n{output}");
+    }
+
+    // redis-server with the Redis container's arguments (the image's entrypoint runs them when the
+    // first is redis-server), its mounts mapped likewise, and nothing from the pod's Secret but what
+    // the init containers wrote. Then this test's port, loopback and log, which come last and so win.
+    assert!(
+        list(database, "command").is_empty(),
+        "the Redis container keeps the image's entrypoint"
+    );
+    assert!(
+        list(database, "env").is_empty(),
+        "the Redis container has no environment (the password is not in it either)"
+    );
+    let mounts = local_mounts(m, &pod, database, dir.path(), &overrides);
+    let argv: Vec<String> = command_line(database, &[])
+        .iter()
+        .map(|a| map_paths(a, &mounts))
+        .collect();
+    assert_eq!(
+        argv.first().map(String::as_str),
+        Some("redis-server"),
+        "the Redis container's arguments start with redis-server"
+    );
+    let redis_server = on_path("redis-server")
+        .expect("redis-server not found: install redis-server (apt-get install redis-server)");
+    let log = dir.path().join("redis-server.log");
+    let mut server = None;
+    let port = watched::on_free_port("redis-server", "Address already in use", |port| {
+        let _ = fs::remove_file(&log);
+        let mut command = Command::new(&redis_server);
+        command
+            .args(&argv[1..])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--logfile")
+            .arg(&log);
+        let mut process = watched::Watched::spawn(&mut command, dir.path())
+            .map_err(|e| format!("running redis-server: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Up once it answers, whatever it answers.
+        loop {
+            let (passed, output) = redis_ping(port, None);
+            if passed || output.contains("NOAUTH") {
+                break;
+            }
+            let log = fs::read_to_string(&log).unwrap_or_default();
+            if let Some(status) = process.try_wait().unwrap() {
+                // Configuration errors go to stderr, which the watchdog discards: run it once
+                // more (bounded) for them.
+                let (_, stderr) = run(Command::new("timeout")
+                    .arg("5")
+                    .arg(&redis_server)
+                    .args(&argv[1..])
+                    .args(["--port", "0", "--bind", "127.0.0.1", "--save", ""]));
+                return Err(format!("exited with {status}:\n{log}{stderr}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not answering after 20 s:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server = Some(process);
+        Ok(())
+    });
+    let server_log = || fs::read_to_string(&log).unwrap_or_default();
+    let (passed, output) = redis_ping(port, None);
+    assert!(
+        !passed && output.contains("NOAUTH"),
+        "redis-server must require a password: {output}\n{}",
+        server_log()
+    );
+    let (passed, output) = redis_ping(port, Some(password));
+    assert!(
+        passed && output.starts_with("PONG"),
+        "redis-server must accept the Secret's password, exactly: {output}\n{}",
+        server_log()
+    );
+
+    // The exporter, as its container runs it, against that server.
+    let mut config = runnable_config(m, &pod, exporter, dir.path(), &overrides);
     let targets: Vec<String> = string_map(config.get("redis")).into_keys().collect();
     assert_eq!(targets.len(), 1, "one redis target");
     let target = &targets[0];
@@ -1754,18 +2570,21 @@ fn redis_sidecar_scrapes_a_real_redis_with_the_secret_password() {
         manifest_url.starts_with("redis://127.0.0.1:6379"),
         "the sidecar reaches Redis over the pod's loopback: {manifest_url}"
     );
-    *url = Value::from(
-        manifest_url.replace("127.0.0.1:6379", &format!("127.0.0.1:{}", server.port())),
-    );
+    *url = Value::from(manifest_url.replace("127.0.0.1:6379", &format!("127.0.0.1:{port}")));
     let path = write_config(dir.path(), &config);
-    let running = Running::start(&path, &pod_environment(m, &pod, exporter, &[]), dir.path());
+    let running = Running::start(
+        &path,
+        &pod_environment(m, &pod, exporter, &overrides),
+        dir.path(),
+    );
     running.assert_probes_pass(exporter);
     let body = running.get("/metrics").text();
     assert_eq!(
         support::value(&body, &format!("redis_up{{target=\"{target}\"}}")),
         Some(1.0),
-        "{body}\n{}",
-        running.log()
+        "{body}\n{}\n{}",
+        running.log(),
+        server_log()
     );
     assert_eq!(
         support::value(
@@ -1776,4 +2595,6 @@ fn redis_sidecar_scrapes_a_real_redis_with_the_secret_password() {
         "{}",
         running.log()
     );
+    drop(running);
+    drop(server);
 }
