@@ -336,6 +336,101 @@ fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fanout_collectors::{CollectError, Collector, Kind, Outcome};
+    use futures_util::future::BoxFuture;
+
+    static KIND: Kind = Kind {
+        name: "test",
+        up_metric: "test_up",
+        up_help: "Whether the test target answered.",
+    };
+
+    /// Answers as told, with an error text that needs escaping and redacting.
+    #[derive(Debug)]
+    struct Told {
+        up: bool,
+        error: Option<&'static str>,
+    }
+
+    impl Collector for Told {
+        fn kind(&self) -> &'static Kind {
+            &KIND
+        }
+        fn endpoint(&self) -> String {
+            "test://<endpoint>".into()
+        }
+        fn collect(&self, _deadline: tokio::time::Instant) -> BoxFuture<'_, Outcome> {
+            Box::pin(async move {
+                Outcome {
+                    families: Vec::new(),
+                    up: self.up,
+                    errors: self
+                        .error
+                        .map(|e| CollectError::Check(e.into()))
+                        .into_iter()
+                        .collect(),
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn status_page_shows_every_state_escaped_and_redacted() {
+        let target = |name: &str, up, error| {
+            crate::scrape::Target::new(name.into(), Vec::new(), Arc::new(Told { up, error }))
+        };
+        let global = crate::config::Global {
+            scrape_timeout: Duration::from_secs(5),
+            timeout_offset: Duration::ZERO,
+            max_concurrency: 4,
+            labels: BTreeMap::new(),
+        };
+        let engine = Engine::new(
+            &global,
+            vec![
+                target("a-up", true, None),
+                target("b-partial", true, Some("privilege <b>missing</b>")),
+                target("c-down", false, Some("see https://u:pw@h/x?k=v")),
+                target("d-pending", true, None),
+            ],
+        );
+        for name in ["a-up", "b-partial", "c-down"] {
+            engine
+                .scrape(Selection::Probe(name), Duration::from_secs(1))
+                .await;
+        }
+        let state = State::new(engine, "/metrics".into(), "<file>".into(), String::new());
+        let page = status_page(&state, SystemTime::now());
+        let row = |name: &str| {
+            let start = page.find(&format!("id=\"target-{name}\"")).unwrap();
+            &page[start..start + page[start..].find("</tr>").unwrap()]
+        };
+        assert!(
+            page.contains("4 targets: 2 up, 1 down, 1 not scraped yet."),
+            "{page}"
+        );
+        assert!(row("a-up").contains("state up\">UP<"), "{page}");
+        assert!(
+            row("b-partial").contains("state partial\">UP, PARTIAL<"),
+            "{page}"
+        );
+        assert!(
+            row("b-partial").contains("privilege &lt;b&gt;missing&lt;/b&gt;"),
+            "{page}"
+        );
+        assert!(row("c-down").contains("state down\">DOWN<"), "{page}");
+        assert!(
+            row("c-down").contains("https://[REDACTED]@h/[REDACTED]"),
+            "{page}"
+        );
+        assert!(row("d-pending").contains("PENDING"), "{page}");
+        assert!(
+            page.contains("<code>test://&lt;endpoint&gt;</code>"),
+            "{page}"
+        );
+        assert!(page.contains("<code>&lt;file&gt;</code>"), "{page}");
+        assert!(!page.contains("pw@") && !page.contains("<b>"), "{page}");
+    }
 
     #[test]
     fn utc_renders_civil_dates() {
