@@ -88,7 +88,11 @@ fn chromium_renders_one_target_up_and_one_down() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     // `closed` is a port nothing listens on: the redis target there is down.
-    let closed = support::free_port();
+    // Two draws can return the same port (neither was bound yet); the down target must not point at
+    // the exporter itself.
+    let closed = std::iter::repeat_with(support::free_port)
+        .find(|&p| p != port)
+        .unwrap();
     let config = write(
         dir.path(),
         "config.yaml",

@@ -9,17 +9,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use regex::Regex;
 use serde_yaml::Value;
 
+use crate::common::{output_text, output_within};
 use crate::mariadb_server::{Mariadb, Opts, sql_quote};
-use crate::support::{self, Exporter};
+use crate::support::{self, Exporter, on_path};
 
 /// The stack's services: other deployment files (Prometheus targets, dashboards) use these names.
 const SERVICES: [&str; 5] = [
@@ -63,60 +64,6 @@ fn repo() -> &'static Path {
 
 fn read(relative: &str) -> String {
     fs::read_to_string(repo().join(relative)).unwrap_or_else(|e| panic!("reading {relative}: {e}"))
-}
-
-fn on_path(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(binary))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-fn output_text(output: &Output) -> String {
-    format!(
-        "{}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Run `command` to completion, killing it after `limit`.
-fn run(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        stdout.read_to_end(&mut buf).map(|_| buf)
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        stderr.read_to_end(&mut buf).map(|_| buf)
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap().unwrap(),
-        stderr: err.join().unwrap().unwrap(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -694,7 +641,7 @@ fn files_under(base: &Path, dir: &Path, out: &mut Vec<String>, skip: &[&str]) {
 /// `cargo metadata` of the workspace in `dir` for this machine's platform (dependencies of other
 /// platforms were never downloaded here), parsed.
 fn cargo_metadata(dir: &Path, extra: &[&str]) -> Value {
-    let version = run(
+    let version = output_within(
         Command::new(env!("CARGO")).arg("-vV"),
         Duration::from_secs(60),
     );
@@ -703,7 +650,7 @@ fn cargo_metadata(dir: &Path, extra: &[&str]) -> Value {
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
         .unwrap_or_else(|| panic!("no host in cargo -vV:\n{version}"));
-    let output = run(
+    let output = output_within(
         Command::new(env!("CARGO"))
             .args(["metadata", "--format-version", "1", "--offline"])
             .args(["--filter-platform", host])
@@ -908,7 +855,7 @@ fn compose() -> &'static (String, Value) {
     CONFIG.get_or_init(|| {
         let binary = on_path("docker-compose")
             .unwrap_or_else(|| panic!("docker-compose not found on PATH: {COMPOSE_HINT}"));
-        let output = run(
+        let output = output_within(
             Command::new(binary)
                 .args(["-f", "docker-compose.yml", "config"])
                 .current_dir(repo()),
@@ -1380,7 +1327,7 @@ fn exporter_container_files(root: &Path) -> (PathBuf, Value) {
 }
 
 fn config_check(config: &Path) -> Output {
-    run(
+    output_within(
         Command::new(support::BIN)
             .arg("--config.check")
             .arg(format!("--config.file={}", config.display())),
@@ -1473,7 +1420,7 @@ fn compose_exporter_healthcheck_command_tells_a_serving_exporter_from_a_stopped_
     // Inside the container the exporter listens on the default :9930; here it gets a free port,
     // which the healthcheck is told with the same flag.
     let healthcheck = |address: &str| {
-        run(
+        output_within(
             Command::new(support::BIN)
                 .args(args)
                 .arg(format!("--web.listen-address={address}")),

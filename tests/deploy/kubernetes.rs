@@ -9,16 +9,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use regex::Regex;
 use serde_yaml::Value;
 
-use crate::support;
+use crate::common::{poll, run};
+use crate::support::{self, Exporter, on_path};
 
 // The harnesses' watchdog for server processes (a redis-server started from the manifest's own
 // arguments below): killed when the test process dies, however it dies.
@@ -1189,92 +1189,19 @@ fn is_exporter(container: &Value) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tools
+// The exporter as its container runs it
 
-fn on_path(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(binary))
-            .find(|p| p.is_file())
-    })
-}
-
-fn run(command: &mut Command) -> (bool, String) {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
-/// The exporter started as its container would be (its environment only), on a free port of
-/// 127.0.0.1; killed when dropped.
-struct Running {
-    child: Child,
-    address: SocketAddr,
-    log: PathBuf,
-}
-
-impl Running {
-    fn start(config: &Path, env: &[(String, String)], dir: &Path) -> Self {
-        let port = support::free_port();
-        let log = dir.join("exporter.log");
-        let child = Command::new(support::BIN)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start fanout_exporter");
-        let mut running = Self {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(running.address).is_err() {
-            if let Some(status) = running.child.try_wait().unwrap() {
-                panic!("exporter exited with {status}:\n{}", running.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "exporter did not listen:\n{}",
-                running.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        running
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> support::Response {
-        support::get(self.address, path, &[])
-    }
-
-    /// The liveness and readiness probes of `container` answer 200.
-    fn assert_probes_pass(&self, container: &Value) {
-        for probe in ["livenessProbe", "readinessProbe"] {
-            let path = text(container, &format!("{probe}.httpGet.path")).unwrap();
-            let response = self.get(path);
-            assert_eq!(response.status, 200, "{probe} {path}:\n{}", self.log());
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The liveness and readiness probes of `container` answer 200 on `exporter`.
+fn assert_probes_pass(exporter: &Exporter, container: &Value) {
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let path = text(container, &format!("{probe}.httpGet.path")).unwrap();
+        let response = exporter.get(path, &[]);
+        assert_eq!(
+            response.status,
+            200,
+            "{probe} {path}:\n{}",
+            exporter.log().join("\n")
+        );
     }
 }
 
@@ -2292,6 +2219,87 @@ fn container_of<'a>(
     (pod, container)
 }
 
+/// The server a sidecar test runs, and how the sidecar's config must name it.
+struct Server<'a> {
+    /// The collector: the config's section and the `{kind}_up` gauge.
+    kind: &'a str,
+    /// For failure messages.
+    name: &'a str,
+    /// The target's field that names the server: `{scheme}127.0.0.1:{pod_port}`, the server on
+    /// the pod's loopback. Without a scheme that is the whole value (an address); with one, the
+    /// start of a URL.
+    field: &'a str,
+    scheme: &'a str,
+    pod_port: u16,
+    /// Where this test's server listens on 127.0.0.1.
+    port: u16,
+    /// The server's log, for failure messages.
+    log: &'a dyn Fn() -> String,
+}
+
+/// The name of the one `kind` target of a sidecar's config.
+fn only_target(config: &Value, kind: &str) -> String {
+    let targets: Vec<String> = string_map(config.get(kind)).into_keys().collect();
+    assert_eq!(targets.len(), 1, "one {kind} target");
+    targets.into_iter().next().unwrap()
+}
+
+/// The end of both sidecar tests: the sidecar's `config` (with its one `server.kind` target) pointed
+/// at this test's server instead of the pod's loopback port, written to `dir` and run as the
+/// container would be, with the pod's environment. Its probes pass, the target is up and scraped
+/// without error. Returns the exporter, still running, and its `/metrics` text.
+fn assert_sidecar_scrapes(
+    m: &Manifests,
+    (pod, exporter): (&Pod, &Value),
+    overrides: Overrides,
+    dir: &Path,
+    config: &Value,
+    server: Server,
+) -> (Exporter, String) {
+    let Server { kind, name, .. } = server;
+    let mut config = config.clone();
+    let target = &only_target(&config, kind);
+    let field = &mut config[kind][target.as_str()][server.field];
+    let manifest = field.as_str().unwrap_or_default().to_owned();
+    let loopback = format!("127.0.0.1:{}", server.pod_port);
+    let expected = format!("{}{loopback}", server.scheme);
+    assert!(
+        manifest == expected || (!server.scheme.is_empty() && manifest.starts_with(&expected)),
+        "the sidecar reaches {name} over the pod's loopback: {kind}.{target}.{} is {manifest:?}, \
+         expected {expected:?}{}",
+        server.field,
+        if server.scheme.is_empty() { "" } else { "..." }
+    );
+    *field = Value::from(manifest.replace(&loopback, &format!("127.0.0.1:{}", server.port)));
+    let path = write_config(dir, &config);
+    let running = Exporter::start_with_env(
+        &[
+            &format!("--config.file={}", path.display()),
+            "--web.listen-address=127.0.0.1:0",
+        ],
+        &pod_environment(m, pod, exporter, overrides),
+    );
+    assert_probes_pass(&running, exporter);
+    let body = running.get("/metrics", &[]).text();
+    assert_eq!(
+        support::value(&body, &format!("{kind}_up{{target=\"{target}\"}}")),
+        Some(1.0),
+        "{body}\n{}\n{}",
+        running.log().join("\n"),
+        (server.log)()
+    );
+    assert_eq!(
+        support::value(
+            &body,
+            &format!("fanout_exporter_scrape_success{{collector=\"{kind}\",target=\"{target}\"}}")
+        ),
+        Some(1.0),
+        "{}",
+        running.log().join("\n")
+    );
+    (running, body)
+}
+
 #[test]
 fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
     use crate::mariadb_server::{EXPORTER_PASSWORD, Mariadb, sql_quote};
@@ -2343,10 +2351,8 @@ fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
     }
 
     // The exporter's config, with the server's port for 3306 (the pod's loopback).
-    let mut config = runnable_config(m, &pod, exporter, dir.path(), &overrides);
-    let targets: Vec<String> = string_map(config.get("mysql")).into_keys().collect();
-    assert_eq!(targets.len(), 1, "one mysql target");
-    let target = &targets[0];
+    let config = runnable_config(m, &pod, exporter, dir.path(), &overrides);
+    let target = &only_target(&config, "mysql");
 
     // Least privilege, as in the docker-compose stack: no data of any schema but
     // performance_schema, for every account of the exporter's user.
@@ -2381,35 +2387,21 @@ fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
             );
         }
     }
-    let address = &mut config["mysql"][target.as_str()]["address"];
-    assert_eq!(
-        address.as_str(),
-        Some("127.0.0.1:3306"),
-        "the sidecar reaches MariaDB over the pod's loopback"
-    );
-    *address = Value::from(format!("127.0.0.1:{}", server.port()));
-    let path = write_config(dir.path(), &config);
-    let running = Running::start(
-        &path,
-        &pod_environment(m, &pod, exporter, &overrides),
+    let (running, body) = assert_sidecar_scrapes(
+        m,
+        (&pod, exporter),
+        &overrides,
         dir.path(),
-    );
-    running.assert_probes_pass(exporter);
-    let body = running.get("/metrics").text();
-    assert_eq!(
-        support::value(&body, &format!("mysql_up{{target=\"{target}\"}}")),
-        Some(1.0),
-        "{body}\n{}",
-        running.log()
-    );
-    assert_eq!(
-        support::value(
-            &body,
-            &format!("fanout_exporter_scrape_success{{collector=\"mysql\",target=\"{target}\"}}")
-        ),
-        Some(1.0),
-        "{}",
-        running.log()
+        &config,
+        Server {
+            kind: "mysql",
+            name: "MariaDB",
+            field: "address",
+            scheme: "",
+            pod_port: 3306,
+            port: server.port(),
+            log: &String::new,
+        },
     );
     // The init script's grants cover every configured sub-collector.
     let collect = list(&config["mysql"][target.as_str()], "collect").len();
@@ -2425,7 +2417,7 @@ fn mariadb_sidecar_scrapes_a_real_mariadb_prepared_by_its_init_script() {
         "one result per configured collector:\n{body}"
     );
     for line in results {
-        assert!(line.ends_with(" 1"), "{line}\n{}", running.log());
+        assert!(line.ends_with(" 1"), "{line}\n{}", running.log().join("\n"));
     }
 }
 
@@ -2519,29 +2511,28 @@ fn redis_sidecar_scrapes_a_real_redis_configured_by_its_init_container() {
             .arg(&log);
         let mut process = watched::Watched::spawn(&mut command, dir.path())
             .map_err(|e| format!("running redis-server: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let log_text = || fs::read_to_string(&log).unwrap_or_default();
         // Up once it answers, whatever it answers.
-        loop {
+        poll(Duration::from_secs(20), Duration::from_millis(50), || {
             let (passed, output) = redis_ping(port, None);
             if passed || output.contains("NOAUTH") {
-                break;
+                return Some(Ok(()));
             }
-            let log = fs::read_to_string(&log).unwrap_or_default();
-            if let Some(status) = process.try_wait().unwrap() {
-                // Configuration errors go to stderr, which the watchdog discards: run it once
-                // more (bounded) for them.
-                let (_, stderr) = run(Command::new("timeout")
-                    .arg("5")
-                    .arg(&redis_server)
-                    .args(&argv[1..])
-                    .args(["--port", "0", "--bind", "127.0.0.1", "--save", ""]));
-                return Err(format!("exited with {status}:\n{log}{stderr}"));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("not answering after 20 s:\n{log}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            // Still starting: poll again.
+            let status = process.try_wait().unwrap()?;
+            // Configuration errors go to stderr, which the watchdog discards: run it once more
+            // (bounded) for them.
+            let (_, stderr) = run(Command::new("timeout")
+                .arg("5")
+                .arg(&redis_server)
+                .args(&argv[1..])
+                .args(["--port", "0", "--bind", "127.0.0.1", "--save", ""]));
+            Some(Err(format!(
+                "exited with {status}:\n{}{stderr}",
+                log_text()
+            )))
+        })
+        .unwrap_or_else(|| Err(format!("not answering after 20 s:\n{}", log_text())))?;
         server = Some(process);
         Ok(())
     });
@@ -2560,40 +2551,22 @@ fn redis_sidecar_scrapes_a_real_redis_configured_by_its_init_container() {
     );
 
     // The exporter, as its container runs it, against that server.
-    let mut config = runnable_config(m, &pod, exporter, dir.path(), &overrides);
-    let targets: Vec<String> = string_map(config.get("redis")).into_keys().collect();
-    assert_eq!(targets.len(), 1, "one redis target");
-    let target = &targets[0];
-    let url = &mut config["redis"][target.as_str()]["url"];
-    let manifest_url = url.as_str().unwrap().to_owned();
-    assert!(
-        manifest_url.starts_with("redis://127.0.0.1:6379"),
-        "the sidecar reaches Redis over the pod's loopback: {manifest_url}"
-    );
-    *url = Value::from(manifest_url.replace("127.0.0.1:6379", &format!("127.0.0.1:{port}")));
-    let path = write_config(dir.path(), &config);
-    let running = Running::start(
-        &path,
-        &pod_environment(m, &pod, exporter, &overrides),
+    let config = runnable_config(m, &pod, exporter, dir.path(), &overrides);
+    let (running, _) = assert_sidecar_scrapes(
+        m,
+        (&pod, exporter),
+        &overrides,
         dir.path(),
-    );
-    running.assert_probes_pass(exporter);
-    let body = running.get("/metrics").text();
-    assert_eq!(
-        support::value(&body, &format!("redis_up{{target=\"{target}\"}}")),
-        Some(1.0),
-        "{body}\n{}\n{}",
-        running.log(),
-        server_log()
-    );
-    assert_eq!(
-        support::value(
-            &body,
-            &format!("fanout_exporter_scrape_success{{collector=\"redis\",target=\"{target}\"}}")
-        ),
-        Some(1.0),
-        "{}",
-        running.log()
+        &config,
+        Server {
+            kind: "redis",
+            name: "Redis",
+            field: "url",
+            scheme: "redis://",
+            pod_port: 6379,
+            port,
+            log: &server_log,
+        },
     );
     drop(running);
     drop(server);

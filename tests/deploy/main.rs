@@ -12,6 +12,8 @@ mod mariadb_server;
 #[path = "../../collectors/tests/support/redis.rs"]
 mod redis_server;
 
+/// Helpers the modules below share: running commands, polling.
+mod common;
 /// Dockerfile (hadolint, build steps shared with scripts/test), .dockerignore, docker-compose.yml.
 mod container;
 /// deploy/kubernetes: schemas, Operator monitors, the sidecar's required fields.

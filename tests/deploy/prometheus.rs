@@ -24,6 +24,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use serde_yaml::Value as Yaml;
 
+use crate::common::{poll, run};
 use crate::mariadb_server::{self, Pair};
 use crate::redis_server::{self, Redis};
 use crate::support::{self, Exporter};
@@ -908,23 +909,19 @@ impl Prometheus {
 
     /// Wait until `/-/ready` answers 200; the log if the process exits or 30 s pass.
     fn wait_ready(&mut self) -> Result<(), String> {
-        let start = Instant::now();
-        loop {
+        let ready = poll(Duration::from_secs(30), Duration::from_millis(100), || {
             if let Some(status) = self.process.as_mut().unwrap().try_wait().unwrap() {
-                self.process = None;
-                return Err(format!("exited with {status}:\n{}", self.log()));
+                return Some(Err(format!("exited with {status}:\n{}", self.log())));
             }
-            if TcpStream::connect(self.address).is_ok()
-                && support::get(self.address, "/-/ready", &[]).status == 200
-            {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                self.process = None;
-                return Err(format!("not ready after 30 s:\n{}", self.log()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            let ready = TcpStream::connect(self.address).is_ok()
+                && support::get(self.address, "/-/ready", &[]).status == 200;
+            ready.then_some(Ok(()))
+        })
+        .unwrap_or_else(|| Err(format!("not ready after 30 s:\n{}", self.log())));
+        if ready.is_err() {
+            self.process = None;
         }
+        ready
     }
 
     fn log(&self) -> String {
@@ -984,12 +981,7 @@ impl Drop for Prometheus {
 
 /// `prometheus` on PATH or in /usr/bin, or a failure that says what to install.
 fn prometheus_binary() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("prometheus"))
-                .find(|p| p.is_file())
-        })
+    support::on_path("prometheus")
         .or_else(|| Some(PathBuf::from("/usr/bin/prometheus")).filter(|p| p.is_file()))
         .unwrap_or_else(|| {
             panic!(
@@ -1085,20 +1077,11 @@ fn make_pki(dir: &Path) {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("running openssl: {e}: install the Debian package `openssl` (apt-get install openssl)")
-        });
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let openssl = support::on_path("openssl").unwrap_or_else(|| {
+        panic!("openssl not found on PATH: install the Debian package `openssl` (apt-get install openssl)")
+    });
+    let (passed, output) = run(Command::new(openssl).args(args).current_dir(dir));
+    assert!(passed, "openssl {args:?} failed: {output}");
 }
 
 /// A rustls server configuration with `server.crt` and `server.key` from `dir` (ring only, as the

@@ -13,6 +13,7 @@ use std::process::Command;
 use serde::{Deserialize, de};
 use serde_json::Value;
 
+use crate::common::run;
 use crate::support::promtool;
 
 /// Names queried by the dashboard or the rules that Prometheus generates itself instead of ingesting
@@ -158,14 +159,7 @@ struct ExpectedAlert {
 
 /// Run promtool with `args` in `dir`: whether it succeeded, and everything it printed.
 fn run_promtool(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(promtool())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run promtool");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    run(Command::new(promtool()).args(args).current_dir(dir))
 }
 
 /// A Prometheus duration (`15s`, `1m30s`, `500ms`) in milliseconds.

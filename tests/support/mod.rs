@@ -22,8 +22,22 @@ pub struct Exporter {
 impl Exporter {
     /// Start the binary with `args` and wait until it logs the address it listens on.
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
+        Self::spawn(Command::new(BIN).args(args))
+    }
+
+    /// [`Exporter::start`] with exactly the environment `env`, nothing inherited (as a container
+    /// would run it).
+    pub fn start_with_env(args: &[&str], env: &[(String, String)]) -> Self {
+        Self::spawn(
+            Command::new(BIN)
+                .args(args)
+                .env_clear()
+                .envs(env.iter().map(|(k, v)| (k, v))),
+        )
+    }
+
+    fn spawn(command: &mut Command) -> Self {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -52,9 +66,12 @@ impl Exporter {
         let address = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(a) => a.parse().expect("address in log"),
             Err(_) => {
+                // Disconnected: stderr closed, most likely because the process exited.
+                let exited = child.try_wait().ok().flatten();
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!(
-                    "exporter did not log its address; log: {:?}",
+                    "exporter did not log its address (exit status: {exited:?}); log: {:?}",
                     log.lock().unwrap()
                 );
             }
@@ -216,17 +233,22 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// `binary` in one of the directories of PATH, the first that has it.
+pub fn on_path(binary: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(binary))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
 /// `promtool`, or a failure that says what to install.
 pub fn promtool() -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let candidate = Path::new(dir).join("promtool");
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!(
-        "promtool not found on PATH: install the Debian package `prometheus` (apt-get install prometheus), or run scripts/test, which does"
-    );
+    on_path("promtool").unwrap_or_else(|| {
+        panic!(
+            "promtool not found on PATH: install the Debian package `prometheus` (apt-get install prometheus), or run scripts/test, which does"
+        )
+    })
 }
 
 /// `promtool check metrics` on `body`: whether it passed, and everything it printed.
