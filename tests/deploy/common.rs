@@ -2,8 +2,31 @@
 //! the exporter's `--config.check`, ...): every module's commands go through these.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// Where scripts/test installs the npm packages of the schema checks: the Prometheus Operator's types
+/// and validators (kubernetes.rs), Grafana's dashboard types (rules.rs), and `tsc`.
+pub const NPM_PREFIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm-schemas");
+/// The command that installs them, for the message when one is missing.
+pub const NPM_INSTALL: &str = "npm install --prefix target/npm-schemas --no-audit --no-fund \
+     @kubernetes-models/prometheus-operator@6.0.0 typescript@5.9.3 @grafana/schema@12.1.1 \
+     (scripts/test does)";
+
+/// The `node_modules` directory under [`NPM_PREFIX`], after checking that each of `packages` is
+/// installed there.
+pub fn npm_modules(packages: &[&str]) -> PathBuf {
+    let modules = Path::new(NPM_PREFIX).join("node_modules");
+    for package in packages {
+        assert!(
+            modules.join(package).join("package.json").is_file(),
+            "{package} not found under {}: {NPM_INSTALL}",
+            modules.display()
+        );
+    }
+    modules
+}
 
 /// Run `command` to completion, stdin closed, its stdout and stderr captured.
 pub fn output(command: &mut Command) -> Output {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_yaml::Value;
 
-use crate::common::{poll, run};
+use crate::common::{npm_modules, poll, run};
 use crate::support::{self, Exporter, on_path};
 
 // The harnesses' watchdog for server processes (a redis-server started from the manifest's own
@@ -32,10 +32,6 @@ const RULES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/deploy/prometheus/rules/fanout.yml"
 );
-/// Where scripts/test installs the npm packages of the Operator check.
-const NPM_PREFIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm-schemas");
-const NPM_INSTALL: &str = "npm install --prefix target/npm-schemas --no-audit --no-fund \
-     @kubernetes-models/prometheus-operator@6.0.0 typescript@5.9.3 (scripts/test does)";
 /// Kubernetes versions the built-in kinds are checked against: the oldest we claim to the newest
 /// kubernetes-validate 1.37.0 knows.
 const KUBERNETES_VERSIONS: &[&str] = &[
@@ -1331,14 +1327,8 @@ for (const [i, doc] of docs.entries()) {
 fn operator_resources_pass_the_prometheus_operator_schemas() {
     let node =
         on_path("node").expect("node not found on PATH: install Node.js (Debian package nodejs)");
-    let modules = Path::new(NPM_PREFIX).join("node_modules");
-    for package in ["@kubernetes-models/prometheus-operator", "typescript"] {
-        assert!(
-            modules.join(package).join("package.json").is_file(),
-            "{package} not found under {}: {NPM_INSTALL}",
-            modules.display()
-        );
-    }
+    // The npm packages scripts/test installs (common::NPM_INSTALL).
+    let modules = npm_modules(&["@kubernetes-models/prometheus-operator", "typescript"]);
     let m = manifests();
     let mut docs: Vec<(String, Value)> = m
         .docs
