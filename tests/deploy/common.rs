@@ -1,6 +1,7 @@
 //! Running the tools the deployment checks call (hadolint, docker-compose, promtool, node, openssl,
 //! the exporter's `--config.check`, ...): every module's commands go through these.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -110,5 +111,71 @@ pub fn poll<T>(
             return None;
         }
         std::thread::sleep(interval);
+    }
+}
+
+/// What `tsc` said about a `check.mts`: whether it passed, everything it printed, its errors by
+/// 0-based line of the file (each with its indented continuation lines), and the lines of output it
+/// printed about no line of the file.
+pub struct TscReport {
+    pub passed: bool,
+    pub output: String,
+    pub errors: BTreeMap<usize, Vec<String>>,
+    pub unplaced: Vec<String>,
+}
+
+/// Type-check `source` as `check.mts` with `tsc --noEmit --strict` (ES modules, node resolution),
+/// run by `node` from the TypeScript under `modules`, which is also where imports resolve. Our
+/// schema checks write each object as a typed literal on a line of its own, so that excess-property
+/// checks catch unknown fields and the errors name the object by line. `skip_lib_check` leaves the
+/// packages' own declarations unchecked.
+pub fn tsc(node: &Path, modules: &Path, source: &str, skip_lib_check: bool) -> TscReport {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(modules, dir.path().join("node_modules")).unwrap();
+    crate::support::write(dir.path(), "check.mts", source);
+    let mut command = Command::new(node);
+    command
+        .current_dir(dir.path())
+        .arg(modules.join("typescript/bin/tsc"))
+        .args(["--noEmit", "--strict"]);
+    if skip_lib_check {
+        command.arg("--skipLibCheck");
+    }
+    command.args([
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--target",
+        "es2022",
+        "check.mts",
+    ]);
+    let (passed, output) = run(&mut command);
+    let mut errors: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut unplaced = Vec::new();
+    let mut last: Option<usize> = None;
+    for line in output.lines() {
+        if let Some(n) = line
+            .strip_prefix("check.mts(")
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            errors.entry(n - 1).or_default().push(line.to_owned());
+            last = Some(n - 1);
+        } else if let (Some(n), true) = (last, line.starts_with(' ')) {
+            if let Some(error) = errors.get_mut(&n).and_then(|e| e.last_mut()) {
+                error.push('\n');
+                error.push_str(line);
+            }
+        } else if !line.trim().is_empty() {
+            unplaced.push(line.to_owned());
+            last = None;
+        }
+    }
+    TscReport {
+        passed,
+        output,
+        errors,
+        unplaced,
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_yaml::Value;
 
-use crate::common::{npm_modules, poll, run};
+use crate::common::{npm_modules, poll, run, tsc};
 use crate::support::{self, Exporter, on_path};
 
 // The harnesses' watchdog for server processes (a redis-server started from the manifest's own
@@ -1404,46 +1404,21 @@ fn operator_resources_pass_the_prometheus_operator_schemas() {
             json::Json(value)
         ));
     }
-    support::write(dir.path(), "check.mts", &ts);
-    let tsc = modules.join("typescript/bin/tsc");
-    let (passed, output) = run(Command::new(&node).current_dir(dir.path()).arg(&tsc).args([
-        "--noEmit",
-        "--strict",
-        "--skipLibCheck",
-        "--module",
-        "nodenext",
-        "--moduleResolution",
-        "nodenext",
-        "--target",
-        "es2022",
-        "check.mts",
-    ]));
-    let error_lines: BTreeMap<usize, Vec<&str>> =
-        output.lines().fold(BTreeMap::new(), |mut acc, l| {
-            if let Some(n) = l
-                .strip_prefix("check.mts(")
-                .and_then(|r| r.split(',').next())
-                .and_then(|n| n.parse::<usize>().ok())
-            {
-                acc.entry(n - 1).or_default().push(l);
-            }
-            acc
-        });
+    let report = tsc(&node, &modules, &ts, true);
+    let output = &report.output;
     assert!(
-        !passed && error_lines.contains_key(&controls),
+        !report.passed && report.errors.contains_key(&controls),
         "tsc accepted a misspelt field (scrapeTimeOut):\n{output}"
     );
     for (i, (id, _)) in docs.iter().enumerate().take(controls) {
         assert!(
-            !error_lines.contains_key(&i),
+            !report.errors.contains_key(&i),
             "{id} does not type-check against the Operator's types:\n{}",
-            error_lines[&i].join("\n")
+            report.errors[&i].join("\n")
         );
     }
-    let explained: usize = error_lines.values().map(Vec::len).sum();
-    let errors = output.lines().filter(|l| l.contains("error TS")).count();
-    assert_eq!(
-        explained, errors,
+    assert!(
+        report.unplaced.is_empty() && report.errors.keys().all(|&i| i < docs.len()),
         "tsc errors outside the resources:\n{output}"
     );
 }

@@ -15,8 +15,8 @@ use std::process::Command;
 use serde::{Deserialize, de};
 use serde_json::Value;
 
-use crate::common::{npm_modules, run};
-use crate::support::{self, on_path, promtool};
+use crate::common::{TscReport, npm_modules, run, tsc};
+use crate::support::{on_path, promtool};
 
 /// Names queried by the dashboard or the rules that Prometheus generates itself instead of ingesting
 /// them from the exporter.
@@ -1038,50 +1038,14 @@ fn dashboard_passes_grafanas_schema_types() {
         ts.push_str(&declaration.text);
         ts.push('\n');
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
-    support::write(dir.path(), "check.mts", &ts);
     // No --skipLibCheck: the package's own declarations must resolve and check too, or a type that
     // failed to resolve could silently check nothing.
-    let (passed, output) = run(Command::new(&node)
-        .current_dir(dir.path())
-        .arg(modules.join("typescript/bin/tsc"))
-        .args([
-            "--noEmit",
-            "--strict",
-            "--module",
-            "nodenext",
-            "--moduleResolution",
-            "nodenext",
-            "--target",
-            "es2022",
-            "check.mts",
-        ]));
-
-    // tsc's errors by 0-based line of check.mts, each with its indented continuation lines.
-    let mut errors: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut unplaced = Vec::new();
-    let mut last: Option<usize> = None;
-    for line in output.lines() {
-        if let Some(n) = line
-            .strip_prefix("check.mts(")
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.parse::<usize>().ok())
-        {
-            errors.entry(n - 1).or_default().push(line.to_owned());
-            last = Some(n - 1);
-        } else if let (Some(n), true) = (last, line.starts_with(' ')) {
-            errors
-                .get_mut(&n)
-                .unwrap()
-                .last_mut()
-                .unwrap()
-                .push_str(&format!("\n{line}"));
-        } else if !line.trim().is_empty() {
-            unplaced.push(line);
-            last = None;
-        }
-    }
+    let TscReport {
+        passed,
+        output,
+        mut errors,
+        unplaced,
+    } = tsc(&node, &modules, &ts, false);
     // The dashboard first: a mistake in it is also in the controls, which are copies of it.
     let failures: Vec<String> = declarations
         .iter()
