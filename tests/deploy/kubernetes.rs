@@ -27,11 +27,6 @@ use crate::support::{self, Exporter, on_path};
 mod watched;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kubernetes");
-/// The shipped alert rules; FanoutExporterDown's `job` matcher must select every monitor's targets.
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/deploy/prometheus/rules/fanout.yml"
-);
 /// Kubernetes versions the built-in kinds are checked against: the oldest we claim to the newest
 /// kubernetes-validate 1.37.0 knows.
 const KUBERNETES_VERSIONS: &[&str] = &[
@@ -1046,54 +1041,24 @@ fn scrape_targets(m: &Manifests, monitor: &Doc, namespace: &str) -> Vec<(String,
     targets
 }
 
-/// Go's (and PromQL's) escapes in a quoted string, for the few a label matcher uses.
-fn unquote_promql(quoted: &str) -> String {
-    let mut out = String::new();
-    let mut chars = quoted.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some(other) => out.push(other),
-            None => panic!("{quoted}: ends in a lone backslash"),
-        }
-    }
-    out
-}
-
 /// FanoutExporterDown's `job` matcher in the shipped rules, as written and as the anchored regex
 /// Prometheus matches label values with.
 fn exporter_down_job_matcher() -> (String, Regex) {
-    let expr = load(Path::new(RULES))
-        .iter()
-        .flat_map(|file| list(file, "groups"))
-        .flat_map(|group| list(group, "rules"))
-        .find(|rule| text(rule, "alert") == Some("FanoutExporterDown"))
-        .and_then(|rule| text(rule, "expr"))
-        .unwrap_or_else(|| panic!("{RULES}: no FanoutExporterDown alert with an expr"))
-        .to_owned();
+    let expr = crate::rules::alert_expr("FanoutExporterDown");
     let selector = Regex::new(r"\bup\s*\{([^}]*)\}").unwrap();
     let matchers = selector
         .captures(&expr)
         .unwrap_or_else(|| panic!("FanoutExporterDown `{expr}`: no up{{...}} selector"))[1]
         .to_owned();
     let job = Regex::new(
-        r#"(?:^|,)\s*job\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`]*)`)"#,
+        r#"(?:^|,)\s*job\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)"#,
     )
     .unwrap();
     let captures = job
         .captures(&matchers)
         .unwrap_or_else(|| panic!("FanoutExporterDown `{expr}`: no job matcher in up{{...}}"));
-    let value = match (captures.get(2).or(captures.get(3)), captures.get(4)) {
-        (Some(quoted), _) => unquote_promql(quoted.as_str()),
-        (None, Some(raw)) => raw.as_str().to_owned(),
-        (None, None) => unreachable!("one of the three quotings matched"),
-    };
+    let value = crate::rules::unquote(&captures[2])
+        .unwrap_or_else(|e| panic!("FanoutExporterDown `{expr}`: {e}"));
     let pattern = match &captures[1] {
         "=~" => value,
         "=" => regex::escape(&value),

@@ -133,6 +133,15 @@ fn rules() -> Vec<Rule> {
     file.groups.into_iter().flat_map(|g| g.rules).collect()
 }
 
+/// The expression of the shipped alert `name`, for checks elsewhere that must agree with it.
+pub fn alert_expr(name: &str) -> String {
+    rules()
+        .into_iter()
+        .find(|r| r.alert.as_deref() == Some(name))
+        .map(|r| r.expr)
+        .unwrap_or_else(|| panic!("{RULES}: no alert {name}"))
+}
+
 #[derive(Debug, Deserialize)]
 struct RuleTests {
     tests: Vec<RuleTestGroup>,
@@ -1584,8 +1593,8 @@ fn split_top_level(text: &str) -> Result<Vec<String>, String> {
     Ok(parts)
 }
 
-/// The value of a string literal.
-fn unquote(literal: &str) -> Result<String, String> {
+/// The value of a PromQL string literal (`"..."`, `'...'` with Go escapes, `` `...` `` raw).
+pub fn unquote(literal: &str) -> Result<String, String> {
     let mut chars = literal.chars();
     let quote = chars.next().ok_or("empty string literal")?;
     let body = literal
