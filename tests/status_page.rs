@@ -8,44 +8,14 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use support::{Exporter, write};
+use support::{Exporter, output_within, write};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const PDFTOTEXT: &str = "/usr/bin/pdftotext";
-
-/// Run `program` in its own process group, killing the whole group if it outlives `limit` (Chromium
-/// forks helpers that must not survive the test).
-fn run_bounded(program: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > limit {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{program} {args:?} ran longer than {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Headless Chromium with the flags this machine needs: no sandbox as root, and no background
 /// networking (the closed network refuses it loudly). Each run gets a fresh profile.
@@ -68,7 +38,7 @@ fn chromium(profile: &Path, extra: &[&str], url: &str) {
     ];
     args.extend_from_slice(extra);
     args.push(url);
-    let out = run_bounded(CHROMIUM, &args, Duration::from_secs(90));
+    let out = output_within(Command::new(CHROMIUM).args(&args), Duration::from_secs(90));
     assert!(
         out.status.success(),
         "chromium {extra:?} failed: {}",
@@ -121,9 +91,8 @@ fn chromium_renders_one_target_up_and_one_down() {
         Path::new(PDFTOTEXT).exists(),
         "{PDFTOTEXT} missing: install Debian's poppler-utils (scripts/test does)"
     );
-    let out = run_bounded(
-        PDFTOTEXT,
-        &["-layout", pdf.to_str().unwrap(), "-"],
+    let out = output_within(
+        Command::new(PDFTOTEXT).args(["-layout", pdf.to_str().unwrap(), "-"]),
         Duration::from_secs(30),
     );
     assert!(

@@ -18,8 +18,9 @@ use std::time::Duration;
 use regex::Regex;
 use serde_yaml::Value;
 
-use crate::common::{output_text, output_within};
+use crate::common::output_text;
 use crate::mariadb_server::{Mariadb, Opts, sql_quote};
+use crate::support::output_within;
 use crate::support::{self, Exporter, on_path};
 
 /// The stack's services: other deployment files (Prometheus targets, dashboards) use these names.
