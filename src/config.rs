@@ -127,10 +127,13 @@ impl Config {
     /// what is scraped and how, one target per line. Nothing secret: endpoints come from the
     /// collectors, which leave credentials and query strings out.
     pub fn summary(&self) -> String {
-        let labels = |labels: &mut dyn Iterator<Item = (&String, &String)>| {
-            let pairs: Vec<String> = labels.map(|(k, v)| format!("{k}={v:?}")).collect();
+        fn labels<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
+            let pairs: Vec<String> = pairs
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
             format!("{{{}}}", pairs.join(", "))
-        };
+        }
         let g = &self.global;
         let mut text = format!(
             "configuration: {}\nglobal: scrape_timeout={} timeout_offset={} max_concurrency={} labels: {}\n",
@@ -138,7 +141,7 @@ impl Config {
             humantime::format_duration(g.scrape_timeout),
             humantime::format_duration(g.timeout_offset),
             g.max_concurrency,
-            labels(&mut g.labels.iter()),
+            labels(&g.labels),
         );
         for t in &self.targets {
             text.push_str(&format!(
@@ -146,7 +149,7 @@ impl Config {
                 t.name,
                 t.kind(),
                 t.collector.endpoint(),
-                labels(&mut t.labels.iter().map(|(k, v)| (k, v))),
+                labels(t.labels.iter().map(|(k, v)| (k, v))),
             ));
         }
         text
