@@ -12,28 +12,23 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fanout_collectors::config::{Context, Labels};
 use fanout_collectors::family::{RESERVED_LABELS, is_valid_name};
-use fanout_collectors::http::{
-    Auth, HttpCollector, HttpSettings, SecretBytes, TlsSettings, TlsVersion,
-};
-use fanout_collectors::mysql::{
-    Address, MetricType, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper,
-};
-use fanout_collectors::redis::{CustomCommand, ParsedUrl, RedisCollector, RedisSettings};
-use fanout_collectors::{ClientTls, Collector};
+use fanout_collectors::registry::{self, KindConfig, Visitor};
+use fanout_collectors::{Collector, Kind};
 use figment::providers::{Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use regex::Regex;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use crate::scrape::{MAX_BUDGET, MIN_BUDGET, Target};
+use crate::scrape::{Global, MAX_BUDGET, MIN_BUDGET, Target};
 
 /// Prefix of environment variables that override the file; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "FANOUT_EXPORTER_";
@@ -84,19 +79,6 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
-
-/// Settings that apply to every scrape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Global {
-    /// Upper bound of a scrape's budget.
-    pub scrape_timeout: Duration,
-    /// Subtracted from Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` to leave time for encoding.
-    pub timeout_offset: Duration,
-    /// Most targets collected at once, across concurrent scrapes.
-    pub max_concurrency: usize,
-    /// Labels added to every target's samples.
-    pub labels: BTreeMap<String, String>,
-}
 
 /// A validated configuration with its collectors built.
 #[derive(Clone)]
@@ -211,20 +193,154 @@ pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors
     if !text.trim().is_empty() {
         figment = figment.merge(Yaml::string(&text));
     }
-    let raw: RawConfig = figment
+    let figment = figment
         .merge(EnvLayer::from_process())
-        .merge(Serialized::default("global", flags))
-        .extract_lossy()
-        .map_err(|errors| {
-            ConfigErrors(
-                errors
-                    .into_iter()
-                    .map(|e| layered_error(&source, e))
-                    .collect(),
-            )
-        })?;
+        .merge(Serialized::default("global", flags));
+    let layered = Layered::extract(&figment, &source)?;
     let flag_offset = flags.timeout_offset.is_some();
-    validate(raw, &source, &text, input_dir(input), flag_offset)
+    validate(layered, &source, &text, input_dir(input), flag_offset)
+}
+
+/// What the file, the environment and the flags say together: the global settings and every target,
+/// deserialized by its kind but not yet validated.
+struct Layered {
+    global: RawGlobal,
+    targets: Vec<Pending>,
+}
+
+/// One target's config, deserialized by its kind, waiting for the names of all targets to be checked.
+struct Pending {
+    kind: &'static Kind,
+    name: String,
+    labels: Labels,
+    build: Build,
+}
+
+/// A kind's [`KindConfig::build`] for one target, with its config inside.
+type Build = Box<dyn FnOnce(&mut Context<'_>) -> Option<Arc<dyn Collector>>>;
+
+impl Layered {
+    fn extract(figment: &Figment, source: &str) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let to_errors = |e: figment::Error| -> Vec<ConfigError> {
+            e.into_iter().map(|e| layered_error(source, e)).collect()
+        };
+        // Unknown sections can only come from the environment here: the file's were refused in step 1.
+        match figment.extract_lossy::<BTreeMap<String, figment::value::Value>>() {
+            Ok(top) => {
+                for key in top.keys().filter(|k| !is_section(k)) {
+                    errors.push(ConfigError {
+                        source: "environment".to_owned(),
+                        path: String::new(),
+                        line: None,
+                        message: format!(
+                            "{} (set by {ENV_PREFIX}{}__* variables)",
+                            unknown_section(key),
+                            key.to_ascii_uppercase()
+                        ),
+                    });
+                }
+            }
+            Err(e) => errors.extend(to_errors(e)),
+        }
+        let global = match figment.extract_lossy::<GlobalSection>() {
+            Ok(g) => g.global,
+            Err(e) => {
+                errors.extend(to_errors(e));
+                RawGlobal::default()
+            }
+        };
+        struct Extract<'a> {
+            figment: &'a Figment,
+            targets: Vec<Pending>,
+            errors: Vec<figment::Error>,
+        }
+        impl Visitor for Extract<'_> {
+            fn kind<K: KindConfig>(&mut self) {
+                match self.figment.extract_lossy::<Section<K>>() {
+                    Ok(section) => self.targets.extend(section.0.into_iter().map(pending)),
+                    Err(e) => self.errors.push(e),
+                }
+            }
+        }
+        let mut kinds = Extract {
+            figment,
+            targets: Vec::new(),
+            errors: Vec::new(),
+        };
+        registry::each_kind(&mut kinds);
+        errors.extend(kinds.errors.into_iter().flat_map(to_errors));
+        if errors.is_empty() {
+            Ok(Self {
+                global,
+                targets: kinds.targets,
+            })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+fn pending<K: KindConfig>((name, config): (String, K)) -> Pending {
+    Pending {
+        kind: K::KIND,
+        name,
+        labels: config.labels().clone(),
+        build: Box::new(move |ctx| config.build(ctx)),
+    }
+}
+
+/// Whether `key` names a top-level section: `global` or a registered kind.
+fn is_section(key: &str) -> bool {
+    key == "global" || registry::kinds().iter().any(|k| k.name == key)
+}
+
+/// The message for a top-level key that names no section, listing those that exist.
+fn unknown_section(key: &str) -> String {
+    let mut expected = vec!["`global`".to_owned()];
+    expected.extend(registry::kinds().iter().map(|k| format!("`{}`", k.name)));
+    format!(
+        "unknown field `{key}`, expected one of {}",
+        expected.join(", ")
+    )
+}
+
+/// The `global` section of a document; other sections are skipped (they are read by their kinds).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GlobalSection {
+    global: RawGlobal,
+}
+
+/// The entries of one kind's section, read from the whole document with the other sections skipped, so
+/// that serde_yaml's and figment's errors keep the full key path and position.
+struct Section<K>(BTreeMap<String, K>);
+
+impl<'de, K: KindConfig> Deserialize<'de> for Section<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<K>(PhantomData<K>);
+        impl<'de, K: KindConfig> de::Visitor<'de> for Entries<K> {
+            type Value = Section<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Section<K>, E> {
+                Ok(Section(BTreeMap::new()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Section<K>, A::Error> {
+                let mut entries = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == K::KIND.name {
+                        entries = map.next_value()?;
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Section(entries))
+            }
+        }
+        d.deserialize_map(Entries(PhantomData))
+    }
 }
 
 /// An error found once the environment and flags are layered on: the file alone was fine, so it names
@@ -348,7 +464,7 @@ fn redact(message: &str) -> String {
         Regex::new(r#"(invalid type: (?:found )?)(string "(?:[^"\\]|\\.)*"|integer `[^`]*`|floating point `[^`]*`|boolean `[^`]*`)"#).ok()
     });
     static RAW_TYPE: std::sync::LazyLock<Option<Regex>> =
-        std::sync::LazyLock::new(|| Regex::new(r"struct Raw\w+").ok());
+        std::sync::LazyLock::new(|| Regex::new(r"struct \w+").ok());
     let mut out = message.to_owned();
     if let Some(re) = QUOTED.as_ref() {
         out = re
@@ -390,33 +506,72 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
     if text.trim().is_empty() {
         return Ok(());
     }
+    let at = |e: serde_yaml::Error| ConfigError {
+        source: source.to_owned(),
+        path: String::new(),
+        line: e.location().map(|l| l.line()),
+        message: redact(&e.to_string()),
+    };
     // Parsing into a `Value` first catches duplicate keys, which a struct or BTreeMap would silently
     // overwrite.
-    serde_yaml::from_str::<serde_yaml::Value>(text)
-        .map(drop)
-        .and_then(|()| serde_yaml::from_str::<RawConfig>(text).map(drop))
-        .map_err(|e| {
-            one(
-                source.to_owned(),
-                "",
-                e.location().map(|l| l.line()),
-                redact(&e.to_string()),
-            )
-        })
+    let document =
+        serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| ConfigErrors(vec![at(e)]))?;
+    let mut errors = Vec::new();
+    match &document {
+        serde_yaml::Value::Mapping(top) => {
+            for key in top.keys() {
+                let name = key.as_str().unwrap_or_default();
+                if !is_section(name) {
+                    errors.push(ConfigError {
+                        source: source.to_owned(),
+                        path: String::new(),
+                        line: locate(text, &[name]),
+                        message: unknown_section(name),
+                    });
+                }
+            }
+        }
+        serde_yaml::Value::Null => {}
+        _ => errors.push(ConfigError {
+            source: source.to_owned(),
+            path: String::new(),
+            line: Some(1),
+            message: "invalid type: expected a mapping of sections (global and the kinds)"
+                .to_owned(),
+        }),
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    if let Err(e) = serde_yaml::from_str::<GlobalSection>(text) {
+        errors.push(at(e));
+    }
+    struct Check<'a> {
+        text: &'a str,
+        errors: Vec<serde_yaml::Error>,
+    }
+    impl Visitor for Check<'_> {
+        fn kind<K: KindConfig>(&mut self) {
+            if let Err(e) = serde_yaml::from_str::<Section<K>>(self.text) {
+                self.errors.push(e);
+            }
+        }
+    }
+    let mut check = Check {
+        text,
+        errors: Vec::new(),
+    };
+    registry::each_kind(&mut check);
+    errors.extend(check.errors.into_iter().map(at));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The raw shape of the file. Every struct denies unknown keys; scalars that may arrive from the
-// environment as numbers or booleans (secrets, label values, headers) are read as `Text`.
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawConfig {
-    global: RawGlobal,
-    http: BTreeMap<String, RawHttp>,
-    mysql: BTreeMap<String, RawMysql>,
-    redis: BTreeMap<String, RawRedis>,
-}
+// The global section. Kinds' sections are read by the kinds themselves (`fanout_collectors::registry`).
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -426,7 +581,7 @@ struct RawGlobal {
     #[serde(with = "humantime_serde")]
     timeout_offset: Duration,
     max_concurrency: usize,
-    labels: BTreeMap<String, Text>,
+    labels: Labels,
 }
 
 impl Default for RawGlobal {
@@ -435,309 +590,9 @@ impl Default for RawGlobal {
             scrape_timeout: Duration::from_secs(10),
             timeout_offset: Duration::from_millis(500),
             max_concurrency: 64,
-            labels: BTreeMap::new(),
+            labels: Labels::new(),
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    url: Text,
-    #[serde(default)]
-    method: Option<Text>,
-    #[serde(default)]
-    headers: BTreeMap<String, Text>,
-    #[serde(default)]
-    body: Option<Text>,
-    #[serde(default)]
-    valid_status_codes: Vec<u16>,
-    #[serde(default)]
-    valid_http_versions: Vec<String>,
-    #[serde(default)]
-    follow_redirects: Option<bool>,
-    #[serde(default)]
-    max_redirects: Option<u32>,
-    #[serde(default)]
-    fail_if_ssl: bool,
-    #[serde(default)]
-    fail_if_not_ssl: bool,
-    #[serde(default)]
-    fail_if_body_matches_regexp: Vec<Pattern>,
-    #[serde(default)]
-    fail_if_body_not_matches_regexp: Vec<Pattern>,
-    #[serde(default)]
-    body_size_limit: Option<Text>,
-    #[serde(default)]
-    tls: RawTls,
-    #[serde(default)]
-    basic_auth: Option<RawBasicAuth>,
-    #[serde(default)]
-    bearer_token: Option<Secret>,
-    #[serde(default)]
-    bearer_token_file: Option<PathBuf>,
-    #[serde(default)]
-    labels: BTreeMap<String, Text>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawTls {
-    ca_file: Option<PathBuf>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-    server_name: Option<Text>,
-    insecure_skip_verify: bool,
-    min_version: Option<RawTlsVersion>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-enum RawTlsVersion {
-    TLS12,
-    TLS13,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBasicAuth {
-    username: Text,
-    #[serde(default)]
-    password: Option<Secret>,
-    #[serde(default)]
-    password_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRedis {
-    /// May hold a password: never quoted in errors.
-    url: Secret,
-    #[serde(default)]
-    user: Option<Text>,
-    #[serde(default)]
-    password: Option<Secret>,
-    #[serde(default)]
-    password_file: Option<PathBuf>,
-    #[serde(default)]
-    tls: Option<RawTls>,
-    #[serde(default)]
-    labels: BTreeMap<String, Text>,
-    #[serde(default)]
-    check_keys: Vec<Text>,
-    #[serde(default)]
-    check_single_keys: Vec<Text>,
-    #[serde(default)]
-    count_keys: Vec<Text>,
-    #[serde(default)]
-    commands: Vec<RawRedisCommand>,
-    #[serde(default)]
-    key_check_budget: RawKeyBudget,
-    #[serde(default)]
-    config_command: Option<Text>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRedisCommand {
-    metric: Text,
-    #[serde(default)]
-    help: Option<Text>,
-    command: Vec<Text>,
-    #[serde(default, rename = "type")]
-    kind: Option<RawMetricType>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawKeyBudget {
-    max_keys: Option<usize>,
-    #[serde(with = "humantime_serde")]
-    max_time: Option<Duration>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMysql {
-    address: Text,
-    user: Text,
-    #[serde(default)]
-    password: Option<Secret>,
-    #[serde(default)]
-    password_file: Option<PathBuf>,
-    #[serde(default)]
-    tls: Option<RawTls>,
-    #[serde(default)]
-    collect: Option<Vec<String>>,
-    #[serde(default)]
-    max_connections: Option<u32>,
-    #[serde(default, with = "humantime_serde")]
-    lock_wait_timeout: Option<Duration>,
-    #[serde(default)]
-    processlist: RawProcesslist,
-    #[serde(default)]
-    events_statements: RawEventsStatements,
-    #[serde(default)]
-    table_schemas: Vec<Text>,
-    #[serde(default)]
-    labels: BTreeMap<String, Text>,
-    #[serde(default)]
-    queries: Vec<RawQuery>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawProcesslist {
-    #[serde(with = "humantime_serde")]
-    min_time: Option<Duration>,
-    processes_by_user: Option<bool>,
-    processes_by_host: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawEventsStatements {
-    limit: Option<u32>,
-    digest_text_limit: Option<u32>,
-    #[serde(with = "humantime_serde")]
-    time_limit: Option<Duration>,
-}
-
-/// A custom query: one metric written inline, or several under `metrics`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawQuery {
-    #[serde(default)]
-    name: Option<Text>,
-    query: Text,
-    #[serde(default, with = "humantime_serde")]
-    timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    min_interval: Option<Duration>,
-    #[serde(default)]
-    metrics: Vec<RawQueryMetric>,
-    // The inline form of a single metric (the same keys as an entry of `metrics`). Listed here rather
-    // than flattened: serde cannot deny unknown keys through `flatten`.
-    #[serde(default)]
-    metric: Option<Text>,
-    #[serde(default, rename = "type")]
-    kind: Option<RawMetricType>,
-    #[serde(default)]
-    help: Option<Text>,
-    #[serde(default)]
-    key_labels: Vec<Text>,
-    #[serde(default)]
-    values: Vec<Text>,
-    #[serde(default)]
-    value_label: Option<Text>,
-    #[serde(default)]
-    static_labels: BTreeMap<String, Text>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawQueryMetric {
-    #[serde(default)]
-    metric: Option<Text>,
-    #[serde(default, rename = "type")]
-    kind: Option<RawMetricType>,
-    #[serde(default)]
-    help: Option<Text>,
-    #[serde(default)]
-    key_labels: Vec<Text>,
-    #[serde(default)]
-    values: Vec<Text>,
-    #[serde(default)]
-    value_label: Option<Text>,
-    #[serde(default)]
-    static_labels: BTreeMap<String, Text>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum RawMetricType {
-    Counter,
-    Gauge,
-}
-
-/// A string that may also be written as a number or boolean (environment values arrive typed).
-#[derive(Debug, Clone)]
-struct Text(String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A secret scalar; its Debug output is redacted by [`SecretString`].
-#[derive(Debug)]
-struct Secret(SecretString);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Text::deserialize(d).map(|t| Secret(SecretString::from(t.0)))
-    }
-}
-
-/// A compiled regular expression; a bad one fails deserialization, so the error has a line.
-#[derive(Debug, Clone)]
-struct Pattern(Regex);
-
-impl<'de> Deserialize<'de> for Pattern {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Regex::new(&text).map(Pattern).map_err(|e| {
-            // The regex crate's message spans several lines (pattern, caret, reason): keep the reason.
-            let full = e.to_string();
-            let reason = full
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim_start_matches("error: ");
-            de::Error::custom(format!("invalid regular expression {text:?}: {reason}"))
-        })
-    }
-}
-
-/// A byte count: an integer, or a number with a unit as blackbox writes them (`1MB`, `512KiB`; units are
-/// powers of 1024, as in Prometheus' `units.Base2Bytes`).
-fn parse_byte_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let factor: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "KiB" | "K" => 1 << 10,
-        "MB" | "MiB" | "M" => 1 << 20,
-        "GB" | "GiB" | "G" => 1 << 30,
-        _ => return None,
-    };
-    number.checked_mul(factor)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -746,7 +601,6 @@ fn parse_byte_size(text: &str) -> Option<u64> {
 struct Validator<'a> {
     source: &'a str,
     text: &'a str,
-    base_dir: Option<&'a Path>,
     errors: Vec<ConfigError>,
 }
 
@@ -774,11 +628,7 @@ impl Validator<'_> {
         });
     }
 
-    fn labels(
-        &mut self,
-        path: &[&str],
-        labels: &BTreeMap<String, Text>,
-    ) -> BTreeMap<String, String> {
+    fn labels(&mut self, path: &[&str], labels: &Labels) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (name, value) in labels {
             let key = [path, &[name.as_str()]].concat();
@@ -798,484 +648,10 @@ impl Validator<'_> {
         }
         out
     }
-
-    fn resolve(&self, path: &Path) -> PathBuf {
-        match self.base_dir {
-            Some(dir) if path.is_relative() => dir.join(path),
-            _ => path.to_owned(),
-        }
-    }
-
-    fn read_file(&mut self, path: &[&str], file: &Path) -> Option<Vec<u8>> {
-        let full = self.resolve(file);
-        match std::fs::read(&full) {
-            Ok(bytes) => Some(bytes),
-            Err(e) => {
-                self.error(path, format!("cannot read {}: {e}", full.display()));
-                None
-            }
-        }
-    }
-
-    /// A secret given inline or as a file (exactly one of them, or neither when `required` is false).
-    fn secret(
-        &mut self,
-        path: &[&str],
-        key: &str,
-        inline: Option<Secret>,
-        file: Option<&Path>,
-    ) -> Option<SecretString> {
-        let file_key = format!("{key}_file");
-        match (inline, file) {
-            (Some(_), Some(_)) => {
-                self.error(
-                    &[path, &[key]].concat(),
-                    format!("set either {key} or {file_key}, not both"),
-                );
-                None
-            }
-            (Some(s), None) => Some(s.0),
-            (None, Some(file)) => {
-                let bytes = self.read_file(&[path, &[file_key.as_str()]].concat(), file)?;
-                match String::from_utf8(bytes) {
-                    Ok(s) => Some(SecretString::from(
-                        s.trim_end_matches(['\n', '\r']).to_owned(),
-                    )),
-                    Err(_) => {
-                        self.error(
-                            &[path, &[file_key.as_str()]].concat(),
-                            "the file is not UTF-8",
-                        );
-                        None
-                    }
-                }
-            }
-            (None, None) => None,
-        }
-    }
-
-    fn http(&mut self, name: &str, raw: RawHttp) -> Option<HttpSettings> {
-        let path = ["http", name];
-        let errors_before = self.errors.len();
-        // Scheme, method, headers and TLS material are checked by `HttpCollector::new`.
-        let url = match url::Url::parse(&raw.url.0) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                self.error(&["http", name, "url"], format!("invalid URL: {e}"));
-                None
-            }
-        };
-        for version in &raw.valid_http_versions {
-            // The probe speaks HTTP/1.x only; accepting HTTP/2.0 would make a check that never passes.
-            if !matches!(version.as_str(), "HTTP/1.0" | "HTTP/1.1") {
-                self.error(
-                    &["http", name, "valid_http_versions"],
-                    format!("unsupported version {version:?}: expected HTTP/1.0 or HTTP/1.1"),
-                );
-            }
-        }
-        if raw.fail_if_ssl && raw.fail_if_not_ssl {
-            self.error(&path, "fail_if_ssl and fail_if_not_ssl cannot both be true");
-        }
-        let method = raw.method.map(|m| m.0.to_ascii_uppercase());
-        let body_size_limit = match raw
-            .body_size_limit
-            .as_ref()
-            .map(|t| (t, parse_byte_size(&t.0)))
-        {
-            Some((_, Some(limit))) => Some(limit).filter(|&l| l > 0),
-            Some((text, None)) => {
-                self.error(
-                    &["http", name, "body_size_limit"],
-                    format!(
-                        "invalid size {:?}: expected bytes as an integer or with a unit (KB, MB, GB, KiB, MiB, GiB)",
-                        text.0
-                    ),
-                );
-                None
-            }
-            None => None,
-        };
-        let tls_path = ["http", name, "tls"];
-        let tls = TlsSettings {
-            ca_pem: raw
-                .tls
-                .ca_file
-                .as_deref()
-                .and_then(|f| self.read_file(&[&tls_path[..], &["ca_file"]].concat(), f)),
-            cert_pem: raw
-                .tls
-                .cert_file
-                .as_deref()
-                .and_then(|f| self.read_file(&[&tls_path[..], &["cert_file"]].concat(), f)),
-            key_pem: raw
-                .tls
-                .key_file
-                .as_deref()
-                .and_then(|f| self.read_file(&[&tls_path[..], &["key_file"]].concat(), f))
-                .map(SecretBytes),
-            server_name: raw.tls.server_name.map(|t| t.0),
-            insecure_skip_verify: raw.tls.insecure_skip_verify,
-            min_version: match raw.tls.min_version {
-                Some(RawTlsVersion::TLS13) => TlsVersion::Tls13,
-                Some(RawTlsVersion::TLS12) | None => TlsVersion::Tls12,
-            },
-        };
-        let basic = raw.basic_auth.map(|b| {
-            let auth_path = ["http", name, "basic_auth"];
-            let password = self.secret(
-                &auth_path,
-                "password",
-                b.password,
-                b.password_file.as_deref(),
-            );
-            Auth::Basic {
-                username: b.username.0,
-                password: password.unwrap_or_else(|| SecretString::from(String::new())),
-            }
-        });
-        let bearer = self
-            .secret(
-                &path,
-                "bearer_token",
-                raw.bearer_token,
-                raw.bearer_token_file.as_deref(),
-            )
-            .map(Auth::Bearer);
-        let auth = match (basic, bearer) {
-            (Some(_), Some(_)) => {
-                self.error(&path, "basic_auth and bearer_token are mutually exclusive");
-                None
-            }
-            (a, b) => a.or(b),
-        };
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        let mut settings = HttpSettings::new(url?);
-        if let Some(m) = method {
-            settings.method = m;
-        }
-        settings.headers = raw.headers.into_iter().map(|(k, v)| (k, v.0)).collect();
-        settings.body = raw.body.map(|b| b.0);
-        settings.valid_status_codes = raw.valid_status_codes;
-        settings.valid_http_versions = raw.valid_http_versions;
-        settings.follow_redirects = raw.follow_redirects.unwrap_or(settings.follow_redirects);
-        settings.max_redirects = raw.max_redirects.unwrap_or(settings.max_redirects);
-        settings.fail_if_ssl = raw.fail_if_ssl;
-        settings.fail_if_not_ssl = raw.fail_if_not_ssl;
-        settings.fail_if_body_matches_regexp = raw
-            .fail_if_body_matches_regexp
-            .into_iter()
-            .map(|p| p.0)
-            .collect();
-        settings.fail_if_body_not_matches_regexp = raw
-            .fail_if_body_not_matches_regexp
-            .into_iter()
-            .map(|p| p.0)
-            .collect();
-        settings.body_size_limit = body_size_limit;
-        settings.tls = tls;
-        settings.auth = auth;
-        Some(settings)
-    }
-}
-
-impl Validator<'_> {
-    /// The settings, and the indices of queries written in the inline one-metric form (their
-    /// metric's keys sit directly under the query).
-    fn mysql(
-        &mut self,
-        name: &str,
-        raw: RawMysql,
-        scrape_timeout: Duration,
-    ) -> Option<(MysqlSettings, Vec<usize>)> {
-        let errors_before = self.errors.len();
-        let address = match Address::parse(&raw.address.0) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                self.error(&["mysql", name, "address"], e);
-                None
-            }
-        };
-        let password = self.secret(
-            &["mysql", name],
-            "password",
-            raw.password,
-            raw.password_file.as_deref(),
-        );
-        let tls = raw.tls.map(|t| self.client_tls("mysql", name, t));
-        // The server counts both in whole seconds; a fraction would be cut off silently.
-        if raw
-            .lock_wait_timeout
-            .is_some_and(|t| t.subsec_nanos() != 0 || t < Duration::from_secs(1))
-        {
-            self.error(
-                &["mysql", name, "lock_wait_timeout"],
-                "must be a whole number of seconds, at least 1s (the server's unit)",
-            );
-        }
-        if raw
-            .processlist
-            .min_time
-            .is_some_and(|t| t.subsec_nanos() != 0)
-        {
-            self.error(
-                &["mysql", name, "processlist", "min_time"],
-                "must be a whole number of seconds (the process list's unit)",
-            );
-        }
-        let mut collect = Vec::new();
-        for item in raw.collect.iter().flatten() {
-            match Scraper::from_name(item) {
-                Some(s) if collect.contains(&s) => self.error(
-                    &["mysql", name, "collect"],
-                    format!("{item:?} is listed twice"),
-                ),
-                Some(s) => collect.push(s),
-                None => self.error(
-                    &["mysql", name, "collect"],
-                    format!(
-                        "unknown sub-collector {item:?}: expected one of {}",
-                        Scraper::ALL.map(Scraper::name).join(", ")
-                    ),
-                ),
-            }
-        }
-        let mut inline = Vec::new();
-        let mut queries = Vec::new();
-        for (i, q) in raw.queries.into_iter().enumerate() {
-            let (query, is_inline) = self.query(name, i, q);
-            if is_inline {
-                inline.push(i);
-            }
-            queries.push(query);
-        }
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        let mut settings = MysqlSettings::new(address?, raw.user.0);
-        settings.password = password;
-        settings.tls = tls;
-        if raw.collect.is_some() {
-            settings.collect = collect;
-        }
-        if let Some(max) = raw.max_connections {
-            settings.max_connections = max;
-        }
-        if let Some(t) = raw.lock_wait_timeout {
-            settings.lock_wait_timeout = t;
-        }
-        settings.statement_timeout = scrape_timeout;
-        let p = raw.processlist;
-        settings.processlist.min_time = p.min_time.unwrap_or(settings.processlist.min_time);
-        settings.processlist.processes_by_user = p
-            .processes_by_user
-            .unwrap_or(settings.processlist.processes_by_user);
-        settings.processlist.processes_by_host = p
-            .processes_by_host
-            .unwrap_or(settings.processlist.processes_by_host);
-        let e = raw.events_statements;
-        settings.events_statements.limit = e.limit.unwrap_or(settings.events_statements.limit);
-        settings.events_statements.digest_text_limit = e
-            .digest_text_limit
-            .unwrap_or(settings.events_statements.digest_text_limit);
-        settings.events_statements.time_limit = e
-            .time_limit
-            .unwrap_or(settings.events_statements.time_limit);
-        settings.table_schemas = raw.table_schemas.into_iter().map(|t| t.0).collect();
-        settings.queries = queries;
-        Some((settings, inline))
-    }
-
-    /// A database target's `tls` section, files read. The drivers verify the certificate against the
-    /// host they connect to and have no separate name or version floor to set, so accepting those
-    /// keys would promise a check that does not happen.
-    fn client_tls(&mut self, kind: &str, name: &str, t: RawTls) -> ClientTls {
-        let tls_path = [kind, name, "tls"];
-        for (key, set) in [
-            ("server_name", t.server_name.is_some()),
-            ("min_version", t.min_version.is_some()),
-        ] {
-            if set {
-                self.error(
-                    &[&tls_path[..], &[key]].concat(),
-                    format!("not supported for {kind} targets: the certificate is verified against the host the target's address names"),
-                );
-            }
-        }
-        let mut read = |key: &str, file: Option<&Path>| {
-            file.and_then(|f| self.read_file(&[&tls_path[..], &[key]].concat(), f))
-        };
-        ClientTls {
-            ca_pem: read("ca_file", t.ca_file.as_deref()),
-            cert_pem: read("cert_file", t.cert_file.as_deref()),
-            key_pem: read("key_file", t.key_file.as_deref()).map(SecretBytes),
-            insecure_skip_verify: t.insecure_skip_verify,
-        }
-    }
-
-    fn redis(&mut self, name: &str, raw: RawRedis) -> Option<RedisSettings> {
-        let errors_before = self.errors.len();
-        let url = match ParsedUrl::parse(raw.url.0.expose_secret()) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                self.error(&["redis", name, "url"], e);
-                None
-            }
-        };
-        let password = self.secret(
-            &["redis", name],
-            "password",
-            raw.password,
-            raw.password_file.as_deref(),
-        );
-        let tls = raw.tls.map(|t| self.client_tls("redis", name, t));
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        let mut settings = RedisSettings::new(url?);
-        settings.user = raw.user.map(|t| t.0);
-        settings.password = password;
-        settings.tls = tls;
-        let list = |v: Vec<Text>| v.into_iter().map(|t| t.0).collect::<Vec<_>>();
-        settings.check_keys = list(raw.check_keys);
-        settings.check_single_keys = list(raw.check_single_keys);
-        settings.count_keys = list(raw.count_keys);
-        settings.commands = raw
-            .commands
-            .into_iter()
-            .map(|c| CustomCommand {
-                help: c
-                    .help
-                    .map(|h| h.0)
-                    .unwrap_or_else(|| format!("Custom command {}.", c.metric.0)),
-                metric: c.metric.0,
-                command: list(c.command),
-                kind: match c.kind {
-                    Some(RawMetricType::Counter) => MetricType::Counter,
-                    Some(RawMetricType::Gauge) | None => MetricType::Gauge,
-                },
-            })
-            .collect();
-        if let Some(max) = raw.key_check_budget.max_keys {
-            settings.key_check_budget.max_keys = max;
-        }
-        if let Some(t) = raw.key_check_budget.max_time {
-            settings.key_check_budget.max_time = t;
-        }
-        if let Some(c) = raw.config_command {
-            // An empty name means: never send CONFIG (it is renamed away or blocked).
-            settings.config_command = Some(c.0).filter(|c| !c.is_empty());
-        }
-        Some(settings)
-    }
-
-    /// A custom query; the definition itself is checked by the collector, which knows the rules.
-    fn query(&mut self, target: &str, index: usize, raw: RawQuery) -> (QuerySettings, bool) {
-        let inline = RawQueryMetric {
-            metric: raw.metric,
-            kind: raw.kind,
-            help: raw.help,
-            key_labels: raw.key_labels,
-            values: raw.values,
-            value_label: raw.value_label,
-            static_labels: raw.static_labels,
-        };
-        let inline_used = inline.metric.is_some()
-            || inline.kind.is_some()
-            || inline.help.is_some()
-            || !inline.values.is_empty()
-            || !inline.key_labels.is_empty()
-            || inline.value_label.is_some()
-            || !inline.static_labels.is_empty();
-        let index_key = index.to_string();
-        let path = ["mysql", target, "queries", index_key.as_str()];
-        let metric_path = |m: &str, key: &'static str| -> Vec<String> {
-            if inline_used {
-                vec![key.to_owned()]
-            } else {
-                vec!["metrics".to_owned(), m.to_owned(), key.to_owned()]
-            }
-        };
-        let raw_metrics = match (inline_used, raw.metrics.is_empty()) {
-            (true, false) => {
-                self.error(
-                    &path,
-                    "write one metric inline (metric, type, values, ...) or a list under metrics, not both",
-                );
-                Vec::new()
-            }
-            (true, true) => vec![inline],
-            (false, _) => raw.metrics,
-        };
-        let name = raw
-            .name
-            .map(|n| n.0)
-            .or_else(|| {
-                raw_metrics
-                    .first()
-                    .and_then(|m| m.metric.clone())
-                    .map(|m| m.0)
-            })
-            .unwrap_or_else(|| format!("query{index}"));
-        let mut metrics = Vec::new();
-        for (m, rm) in raw_metrics.into_iter().enumerate() {
-            let m_key = m.to_string();
-            let Some(metric) = rm.metric else {
-                let key = metric_path(&m_key, "metric");
-                let full: Vec<&str> = path
-                    .iter()
-                    .copied()
-                    .chain(key.iter().map(String::as_str))
-                    .collect();
-                self.error_near(&full, "missing: the metric name is required");
-                continue;
-            };
-            let Some(kind) = rm.kind else {
-                let key = metric_path(&m_key, "type");
-                let full: Vec<&str> = path
-                    .iter()
-                    .copied()
-                    .chain(key.iter().map(String::as_str))
-                    .collect();
-                self.error_near(&full, "missing: expected counter or gauge");
-                continue;
-            };
-            let help = rm
-                .help
-                .map(|h| h.0)
-                .unwrap_or_else(|| format!("Custom query {name}."));
-            metrics.push(QueryMetric {
-                metric: metric.0,
-                kind: match kind {
-                    RawMetricType::Counter => MetricType::Counter,
-                    RawMetricType::Gauge => MetricType::Gauge,
-                },
-                help,
-                key_labels: rm.key_labels.into_iter().map(|t| t.0).collect(),
-                values: rm.values.into_iter().map(|t| t.0).collect(),
-                value_label: rm.value_label.map(|t| t.0),
-                static_labels: rm
-                    .static_labels
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect(),
-            });
-        }
-        let query = QuerySettings {
-            name,
-            query: raw.query.0,
-            timeout: raw.timeout,
-            min_interval: raw.min_interval.unwrap_or_default(),
-            metrics,
-        };
-        (query, inline_used)
-    }
 }
 
 fn validate(
-    raw: RawConfig,
+    layered: Layered,
     source: &str,
     text: &str,
     base_dir: Option<&Path>,
@@ -1284,10 +660,9 @@ fn validate(
     let mut v = Validator {
         source,
         text,
-        base_dir,
         errors: Vec::new(),
     };
-    let g = &raw.global;
+    let g = &layered.global;
     if !(MIN_BUDGET..=MAX_BUDGET).contains(&g.scrape_timeout) {
         v.error(
             &["global", "scrape_timeout"],
@@ -1313,7 +688,7 @@ fn validate(
             format!("must be between 1 and {MAX_CONCURRENCY}"),
         );
     }
-    let global_labels = v.labels(&["global", "labels"], &raw.global.labels);
+    let global_labels = v.labels(&["global", "labels"], &g.labels);
     let global = Global {
         scrape_timeout: g.scrape_timeout,
         timeout_offset: g.timeout_offset,
@@ -1323,88 +698,43 @@ fn validate(
 
     // Names: valid everywhere, unique across kinds.
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    let kinds = [
-        ("http", raw.http.keys().collect::<Vec<_>>()),
-        ("mysql", raw.mysql.keys().collect()),
-        ("redis", raw.redis.keys().collect()),
-    ];
-    for (kind, names) in &kinds {
-        for name in names {
-            if !is_valid_name(name) {
-                v.error(
-                    &[kind, name],
-                    "invalid target name: expected [A-Za-z0-9_.-]+",
-                );
-            }
-            if let Some(other) = seen.insert(name, kind) {
-                v.error(
-                    &[kind, name],
-                    format!("target name {name:?} is already used under {other}: names must be unique across kinds"),
-                );
-            }
+    for t in &layered.targets {
+        let (kind, name) = (t.kind.name, t.name.as_str());
+        if !is_valid_name(name) {
+            v.error(
+                &[kind, name],
+                "invalid target name: expected [A-Za-z0-9_.-]+",
+            );
+        }
+        if let Some(other) = seen.insert(name, kind) {
+            v.error(
+                &[kind, name],
+                format!("target name {name:?} is already used under {other}: names must be unique across kinds"),
+            );
         }
     }
 
     let mut targets = Vec::new();
-    for (name, http) in raw.http {
-        let own = v.labels(&["http", &name, "labels"], &http.labels);
-        let Some(settings) = v.http(&name, http) else {
-            continue;
-        };
-        match HttpCollector::new(settings) {
-            Ok(c) => targets.push(Target::new(
-                name,
-                merge_labels(&global_labels, own),
-                Arc::new(c) as Arc<dyn Collector>,
-            )),
-            Err(e) => {
-                let mut path = vec!["http", name.as_str()];
-                path.extend(e.field.split('.'));
-                v.error(&path, e.message);
+    for t in layered.targets {
+        let kind = t.kind.name;
+        let own = v.labels(&[kind, &t.name, "labels"], &t.labels);
+        let mut ctx = Context::new(base_dir, global.scrape_timeout);
+        let collector = (t.build)(&mut ctx);
+        for issue in ctx.into_issues() {
+            let mut path = vec![kind, t.name.as_str()];
+            path.extend(issue.path.iter().map(String::as_str));
+            if issue.near {
+                v.error_near(&path, issue.message);
+            } else {
+                v.error(&path, issue.message);
             }
         }
-    }
-    for (name, redis) in raw.redis {
-        let own = v.labels(&["redis", &name, "labels"], &redis.labels);
-        let Some(settings) = v.redis(&name, redis) else {
-            continue;
-        };
-        match RedisCollector::new(settings) {
-            Ok(c) => targets.push(Target::new(
-                name,
+        if let Some(collector) = collector {
+            targets.push(Target::new(
+                t.name,
                 merge_labels(&global_labels, own),
-                Arc::new(c) as Arc<dyn Collector>,
-            )),
-            Err(e) => {
-                let mut path = vec!["redis", name.as_str()];
-                path.extend(e.field.split(['.', '[', ']']).filter(|s| !s.is_empty()));
-                v.error_near(&path, e.message);
-            }
-        }
-    }
-    for (name, mysql) in raw.mysql {
-        let own = v.labels(&["mysql", &name, "labels"], &mysql.labels);
-        let Some((settings, inline)) = v.mysql(&name, mysql, g.scrape_timeout) else {
-            continue;
-        };
-        match MysqlCollector::new(settings) {
-            Ok(c) => targets.push(Target::new(
-                name,
-                merge_labels(&global_labels, own),
-                Arc::new(c) as Arc<dyn Collector>,
-            )),
-            Err(e) => {
-                let mut path = vec!["mysql", name.as_str()];
-                let mut field: Vec<&str> = e.field.split('.').collect();
-                // `queries.N.metrics.0.key` of an inline query is written `queries.N.key`.
-                if let ["queries", n, "metrics", "0", ..] = field.as_slice()
-                    && n.parse::<usize>().is_ok_and(|n| inline.contains(&n))
-                {
-                    field.drain(2..4);
-                }
-                path.extend(field);
-                v.error_near(&path, e.message);
-            }
+                collector,
+            ));
         }
     }
     if !v.errors.is_empty() {

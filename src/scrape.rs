@@ -7,6 +7,7 @@
 //! everything to [`crate::exposition`] to label, merge and encode.
 
 use std::panic::AssertUnwindSafe;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +17,6 @@ use prometheus::proto::MetricFamily;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::config::Global;
 use crate::exposition::Batch;
 
 /// Lowest budget we ever run with, whatever the header says: below this nothing useful finishes.
@@ -28,6 +28,19 @@ pub const MAX_BUDGET: Duration = Duration::from_secs(3600);
 /// How long after the deadline the engine waits for a collector that promised to honour it, so a
 /// collector that enforces the deadline itself gets to report its partial results.
 const GRACE: Duration = Duration::from_millis(50);
+
+/// Settings that apply to every scrape (`global` in the config file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// Upper bound of a scrape's budget.
+    pub scrape_timeout: Duration,
+    /// Subtracted from Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` to leave time for encoding.
+    pub timeout_offset: Duration,
+    /// Most targets collected at once, across concurrent scrapes.
+    pub max_concurrency: usize,
+    /// Labels added to every target's samples.
+    pub labels: BTreeMap<String, String>,
+}
 
 /// One configured target, ready to collect.
 #[derive(Clone)]

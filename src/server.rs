@@ -379,7 +379,7 @@ mod tests {
         let target = |name: &str, up, error| {
             crate::scrape::Target::new(name.into(), Vec::new(), Arc::new(Told { up, error }))
         };
-        let global = crate::config::Global {
+        let global = crate::scrape::Global {
             scrape_timeout: Duration::from_secs(5),
             timeout_offset: Duration::ZERO,
             max_concurrency: 4,

@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
-    Summary,
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType as ProtoType,
+    Quantile, Summary,
 };
 
 /// Why a family was refused.
@@ -47,6 +47,28 @@ pub enum FamilyError {
     /// The family has no samples.
     #[error("family {0}: no samples")]
     Empty(String),
+}
+
+/// Type of a user-defined metric (a MySQL custom query's, a Redis custom command's): the two a
+/// configured value can honestly be. Every kind's config spells it the same way (`counter`, `gauge`),
+/// so it lives here with the builders rather than in one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    /// A value that only goes up (resets on server restart).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+}
+
+impl Families {
+    /// A family of `kind` named `name`.
+    pub fn of_type(&mut self, kind: MetricType, name: &str, help: &str) -> &mut FamilyBuilder {
+        match kind {
+            MetricType::Counter => self.counter(name, help),
+            MetricType::Gauge => self.gauge(name, help),
+        }
+    }
 }
 
 /// True for a valid metric name without colons.
@@ -90,7 +112,7 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
     let kind = family.get_field_type();
     if !matches!(
         kind,
-        MetricType::COUNTER | MetricType::GAUGE | MetricType::HISTOGRAM | MetricType::SUMMARY
+        ProtoType::COUNTER | ProtoType::GAUGE | ProtoType::HISTOGRAM | ProtoType::SUMMARY
     ) {
         return Err(FamilyError::UnsupportedType(name.to_owned()));
     }
@@ -102,7 +124,7 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
         // `le` is the histogram's own label, `quantile` the summary's; both stay reserved elsewhere
         // too, so no family can be mistaken for one.
         if !is_valid_label_name(label)
-            || *label == "le" && kind == MetricType::HISTOGRAM
+            || *label == "le" && kind == ProtoType::HISTOGRAM
             || *label == "quantile"
         {
             return Err(FamilyError::InvalidLabel {
@@ -115,7 +137,7 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
         if label_names(name, metric)? != expected {
             return Err(FamilyError::InconsistentLabels(name.to_owned()));
         }
-        if kind == MetricType::HISTOGRAM && !histogram_is_well_formed(metric.get_histogram()) {
+        if kind == ProtoType::HISTOGRAM && !histogram_is_well_formed(metric.get_histogram()) {
             return Err(FamilyError::MalformedHistogram(name.to_owned()));
         }
     }
@@ -300,10 +322,10 @@ impl FamilyBuilder {
         family.set_name(self.name);
         family.set_help(self.help);
         family.set_field_type(match self.kind {
-            Type::Counter => MetricType::COUNTER,
-            Type::Gauge => MetricType::GAUGE,
-            Type::Histogram => MetricType::HISTOGRAM,
-            Type::Summary => MetricType::SUMMARY,
+            Type::Counter => ProtoType::COUNTER,
+            Type::Gauge => ProtoType::GAUGE,
+            Type::Histogram => ProtoType::HISTOGRAM,
+            Type::Summary => ProtoType::SUMMARY,
         });
         family.set_metric(self.metrics);
         validate(&family)?;
@@ -407,9 +429,9 @@ mod tests {
         f.info("d_info", "Info.", &[("version", "1.2")]);
         let out = f.finish();
         assert_eq!(names(&out), ["a_gauge", "b_total", "c_seconds", "d_info"]);
-        assert_eq!(out[0].get_field_type(), MetricType::GAUGE);
-        assert_eq!(out[1].get_field_type(), MetricType::COUNTER);
-        assert_eq!(out[2].get_field_type(), MetricType::HISTOGRAM);
+        assert_eq!(out[0].get_field_type(), ProtoType::GAUGE);
+        assert_eq!(out[1].get_field_type(), ProtoType::COUNTER);
+        assert_eq!(out[2].get_field_type(), ProtoType::HISTOGRAM);
         let h = out[2].get_metric()[0].get_histogram();
         assert_eq!(h.get_bucket().len(), 3, "+Inf bucket appended");
         assert_eq!(h.get_bucket()[2].cumulative_count(), 4);
@@ -461,7 +483,7 @@ mod tests {
     fn validate_refuses_untyped_and_empty() {
         let mut untyped = MetricFamily::default();
         untyped.set_name("u".into());
-        untyped.set_field_type(MetricType::UNTYPED);
+        untyped.set_field_type(ProtoType::UNTYPED);
         untyped.set_metric(vec![Metric::default()]);
         assert_eq!(
             validate(&untyped),
@@ -469,7 +491,7 @@ mod tests {
         );
         let mut empty = MetricFamily::default();
         empty.set_name("e".into());
-        empty.set_field_type(MetricType::GAUGE);
+        empty.set_field_type(ProtoType::GAUGE);
         assert_eq!(validate(&empty), Err(FamilyError::Empty("e".into())));
     }
 

@@ -8,17 +8,28 @@
 //! # Layout
 //! - [`family`]: builders that can only produce valid, typed, non-empty families, and the validator the
 //!   engine runs on everything before encoding.
+//! - [`config`]: what every kind's config shares: scalars that tolerate environment typing, secrets
+//!   given inline or as files, errors recorded by key path for the binary to locate.
+//! - [`registry`]: the kinds this build knows, one line each; the binary iterates it.
+//! - [`secret`], [`tls`]: the secret types and the client TLS material every kind uses.
 //! - [`http`]: the HTTP status collector (blackbox_exporter's `http` prober, `probe_*` names).
+//! - [`mysql`]: the MySQL/MariaDB collector (mysqld_exporter's names, custom SQL).
+//! - [`redis`]: the Redis/Valkey collector (redis_exporter's names).
 //!
-//! A new kind is one module with its typed settings and a [`Collector`] implementation, plus its [`Kind`]
-//! constant; the binary registers it in its config.
+//! A kind is one folder: its typed settings, its config (`<kind>/config.rs`, deserialized and
+//! validated here, not in the binary), its [`Collector`], and its [`Kind`] constant; registering it is
+//! one line in [`registry`]. No kind imports another: what two kinds share lives in a neutral module.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod family;
 pub mod http;
 pub mod mysql;
 pub mod redis;
+pub mod registry;
+pub mod secret;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -112,33 +123,6 @@ pub trait Collector: Send + Sync + std::fmt::Debug {
     /// exporter stops. The default keeps nothing.
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
-    }
-}
-
-/// Client TLS settings of a database target, file contents already read by the caller.
-#[derive(Debug, Clone, Default)]
-pub struct ClientTls {
-    /// PEM CA bundle to verify the server against instead of the bundled web roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// PEM client certificate, for servers that ask for one.
-    pub cert_pem: Option<Vec<u8>>,
-    /// PEM private key of the client certificate.
-    pub key_pem: Option<http::SecretBytes>,
-    /// Encrypt without verifying the server's certificate.
-    pub insecure_skip_verify: bool,
-}
-
-impl ClientTls {
-    /// Check the material the way the HTTP prober loads it (PEM blocks readable, certificate and key
-    /// given together and matching), since the database drivers only load it at connect time.
-    pub(crate) fn check(&self) -> Result<(), SettingsError> {
-        http::check_tls_material(&http::TlsSettings {
-            ca_pem: self.ca_pem.clone(),
-            cert_pem: self.cert_pem.clone(),
-            key_pem: self.key_pem.clone(),
-            insecure_skip_verify: self.insecure_skip_verify,
-            ..http::TlsSettings::default()
-        })
     }
 }
 

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use fanout_collectors::CollectError;
-use fanout_collectors::http::{Auth, HttpCollector, HttpSettings, SecretBytes, TlsVersion};
+use fanout_collectors::http::{Auth, HttpCollector, HttpSettings};
+use fanout_collectors::secret::SecretBytes;
+use fanout_collectors::tls::TlsVersion;
 use prometheus::proto::MetricType;
 use regex::Regex;
 use secrecy::SecretString;
@@ -220,7 +222,7 @@ async fn mutual_tls() {
     let client = pki.client_leaf();
     let with_cert = |mut s: HttpSettings| {
         s.tls.cert_pem = Some(client.cert_pem.clone().into_bytes());
-        s.tls.key_pem = Some(SecretBytes(client.key_pem.clone().into_bytes()));
+        s.tls.key_pem = Some(SecretBytes::from(client.key_pem.clone().into_bytes()));
         s
     };
 
@@ -618,7 +620,7 @@ fn bad_settings_are_refused() {
         "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n";
     let message = new(&|s| {
         s.tls.cert_pem = Some(client.cert_pem.clone().into_bytes());
-        s.tls.key_pem = Some(SecretBytes(garbled_key.as_bytes().to_vec()));
+        s.tls.key_pem = Some(SecretBytes::from(garbled_key.as_bytes().to_vec()));
     });
     assert!(message.contains("tls"), "{message}");
     assert!(!message.contains("c2VjcmV0"), "{message}");

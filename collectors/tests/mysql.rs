@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use fanout_collectors::family::MetricType as Kind;
 use fanout_collectors::mysql::{
-    Address, MetricType as Kind, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper,
+    Address, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper,
 };
 use fanout_collectors::{CollectError, Collector, Outcome};
 use mariadb::*;

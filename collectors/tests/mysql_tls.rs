@@ -9,10 +9,11 @@ mod mariadb;
 
 use std::time::Duration;
 
+use fanout_collectors::family::MetricType;
 use fanout_collectors::mysql::{
-    Address, MetricType, MysqlCollector, MysqlSettings, MysqlTls, QueryMetric, QuerySettings,
-    SecretBytes,
+    Address, MysqlCollector, MysqlSettings, MysqlTls, QueryMetric, QuerySettings,
 };
+use fanout_collectors::secret::SecretBytes;
 use fanout_collectors::{CollectError, Collector, Outcome};
 use rcgen::ExtendedKeyUsagePurpose;
 use secrecy::SecretString;
@@ -95,7 +96,7 @@ fn client_tls(ca: Option<&Pki>, client: Option<&Leaf>, insecure: bool) -> MysqlT
     MysqlTls {
         ca_pem: ca.map(|p| p.ca_pem.clone().into_bytes()),
         cert_pem: client.map(|l| l.cert_pem.clone().into_bytes()),
-        key_pem: client.map(|l| SecretBytes(l.key_pem.clone().into_bytes())),
+        key_pem: client.map(|l| SecretBytes::from(l.key_pem.clone().into_bytes())),
         insecure_skip_verify: insecure,
     }
 }

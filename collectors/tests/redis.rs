@@ -11,11 +11,11 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fanout_collectors::family::validate;
+use fanout_collectors::family::{MetricType as Kind, validate};
 use fanout_collectors::redis::{
-    CustomCommand, KeyBudget, MetricType as Kind, ParsedUrl, RedisCollector, RedisSettings,
-    RedisTls, SecretBytes,
+    CustomCommand, KeyBudget, ParsedUrl, RedisCollector, RedisSettings, RedisTls,
 };
+use fanout_collectors::secret::SecretBytes;
 use fanout_collectors::{CollectError, Collector, Outcome};
 use prometheus::proto::{Metric, MetricFamily, MetricType};
 use redis_server::{Opts, Pair, Redis, ServerTls, parse_pairs, resp};
@@ -1231,7 +1231,7 @@ async fn tls_client_certificate_when_the_server_requires_one() {
     let mut settings = with_ca(&server, &pki.ca_pem);
     let tls = settings.tls.as_mut().unwrap();
     tls.cert_pem = Some(client.cert_pem.as_bytes().to_vec());
-    tls.key_pem = Some(SecretBytes(client.key_pem.as_bytes().to_vec()));
+    tls.key_pem = Some(SecretBytes::from(client.key_pem.as_bytes().to_vec()));
     let authenticated = build(settings);
     let outcome = scrape_ok(&authenticated).await;
     assert!(find(&outcome.families, "redis_connected_clients").is_some());
@@ -1246,7 +1246,7 @@ async fn tls_client_certificate_when_the_server_requires_one() {
     let mut settings = with_ca(&server, &pki.ca_pem);
     let tls = settings.tls.as_mut().unwrap();
     tls.cert_pem = Some(stranger.cert_pem.as_bytes().to_vec());
-    tls.key_pem = Some(SecretBytes(stranger.key_pem.as_bytes().to_vec()));
+    tls.key_pem = Some(SecretBytes::from(stranger.key_pem.as_bytes().to_vec()));
     let outcome = scrape(&build(settings), Duration::from_secs(5)).await;
     assert!(!outcome.up, "up with a client certificate from another CA");
 }

@@ -1,6 +1,7 @@
 // figment::Jail::expect_with takes closures returning figment::Result, whose error is large by design.
 #![allow(clippy::result_large_err)]
 
+use fanout_collectors::http::HttpConfig;
 use figment::Jail;
 use secrecy::ExposeSecret;
 
@@ -348,20 +349,21 @@ fn environment_values_are_not_reinterpreted() {
             "[200, 204]",
         );
         jail.set_env("FANOUT_EXPORTER_GLOBAL__MAX_CONCURRENCY", "12");
-        raw = Some(
-            Figment::new()
-                .merge(EnvLayer::from_process())
-                .extract_lossy::<RawConfig>(),
-        );
+        let figment = Figment::new().merge(EnvLayer::from_process());
+        raw = Some((
+            figment.extract_lossy::<Section<HttpConfig>>(),
+            figment.extract_lossy::<GlobalSection>(),
+        ));
         Ok(())
     });
-    let raw = raw.expect("ran").expect("valid");
-    let web = &raw.http["web"];
+    let (http, global) = raw.expect("ran");
+    let (http, global) = (http.expect("valid"), global.expect("valid"));
+    let web = &http.0["web"];
     let token = web.bearer_token.as_ref().expect("token");
     assert_eq!(token.0.expose_secret(), "000123");
     assert_eq!(web.headers["x_flag"].0, "true");
     assert_eq!(web.valid_status_codes, [200, 204]);
-    assert_eq!(raw.global.max_concurrency, 12);
+    assert_eq!(global.global.max_concurrency, 12);
 }
 
 #[test]
@@ -451,36 +453,6 @@ fn kubernetes_service_links_are_not_configuration() {
 }
 
 #[test]
-fn secrets_are_read_from_files_and_never_shown() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("password"), "s3cr3t-pass\n").expect("write");
-    let raw: RawHttp = serde_yaml::from_str(
-        "url: http://x/\nbasic_auth: {username: u, password_file: password}\n",
-    )
-    .expect("raw");
-    let mut v = Validator {
-        source: "t",
-        text: "",
-        base_dir: Some(dir.path()),
-        errors: vec![],
-    };
-    let settings = v.http("x", raw).expect("settings");
-    let debug = format!("{settings:?}");
-    assert!(!debug.contains("s3cr3t"), "{debug}");
-    match settings.auth {
-        Some(Auth::Basic { username, password }) => {
-            assert_eq!(username, "u");
-            assert_eq!(
-                password.expose_secret(),
-                "s3cr3t-pass",
-                "read relative to the config, newline trimmed"
-            );
-        }
-        other => panic!("expected basic auth, got {other:?}"),
-    }
-}
-
-#[test]
 fn values_under_the_wrong_key_are_not_quoted_in_errors() {
     let e = error("http:\n  a:\n    url: http://x/\n    basic_auth: \"admin:hunter2\"\n");
     assert!(!e.contains("hunter2"), "{e}");
@@ -524,16 +496,6 @@ fn global_settings_are_bounded() {
         e,
         "config.yaml:4: http.a.valid_http_versions: unsupported version \"HTTP/2.0\": expected HTTP/1.0 or HTTP/1.1"
     );
-}
-
-#[test]
-fn byte_sizes_use_base_two_units() {
-    assert_eq!(parse_byte_size("512"), Some(512));
-    assert_eq!(parse_byte_size("1KB"), Some(1024));
-    assert_eq!(parse_byte_size("2MiB"), Some(2 << 20));
-    assert_eq!(parse_byte_size("1 GB"), Some(1 << 30));
-    assert_eq!(parse_byte_size("1TB"), None);
-    assert_eq!(parse_byte_size("MB"), None);
 }
 
 const MYSQL: &str = "\

@@ -6,6 +6,7 @@
 //! reports `probe_success 0`.
 //!
 //! # Layout
+//! - `config`: the `http` section of the config file, validated into [`HttpSettings`].
 //! - `probe`: the hops (resolve, connect, TLS, request, body) and the checks, in blackbox's order.
 //! - `tls`: the rustls client configuration built once per target, and what a handshake tells us.
 //! - `report`: what a probe learned so far, and the `probe_*` families made from it.
@@ -21,9 +22,12 @@
 //!   hop, whatever the host). `tls.server_name` also stays with the configured host, and a `Host`
 //!   header override survives relative redirects only, both as in blackbox.
 
+mod config;
 mod probe;
 mod report;
 mod tls;
+
+pub use config::{BasicAuthConfig, HttpConfig};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,12 +48,9 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use crate::SettingsError;
+use crate::secret::SecretBytes;
+use crate::tls::TlsVersion;
 
-/// Check TLS material the way a probe would load it (PEM blocks readable, certificate and key given
-/// together and matching), for kinds whose driver only loads it at connect time.
-pub(crate) fn check_tls_material(tls: &TlsSettings) -> Result<(), SettingsError> {
-    tls::client_config(tls).map(|_| ())
-}
 use crate::{CollectError, Collector, Kind, Outcome};
 
 /// The `http` kind.
@@ -58,16 +59,6 @@ pub static KIND: Kind = Kind {
     up_metric: "probe_success",
     up_help: "Displays whether or not the probe was a success",
 };
-
-/// Lowest TLS version accepted from the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsVersion {
-    /// TLS 1.2 (rustls supports nothing older).
-    #[default]
-    Tls12,
-    /// TLS 1.3.
-    Tls13,
-}
 
 /// Client TLS settings, with file contents already read by the caller.
 #[derive(Debug, Clone, Default)]
@@ -84,16 +75,6 @@ pub struct TlsSettings {
     pub insecure_skip_verify: bool,
     /// Lowest protocol version accepted.
     pub min_version: TlsVersion,
-}
-
-/// Bytes that must not appear in Debug output (private keys).
-#[derive(Clone, Default)]
-pub struct SecretBytes(pub Vec<u8>);
-
-impl std::fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretBytes([REDACTED])")
-    }
 }
 
 /// Credentials sent with every request of the probe (including redirect hops to the same host).

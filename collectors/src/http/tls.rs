@@ -7,14 +7,15 @@ use std::sync::Arc;
 use rustls::client::Resumption;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, RootCertStore,
-    SignatureScheme, SupportedProtocolVersion,
+    ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, SignatureScheme,
+    SupportedProtocolVersion,
 };
 
 use super::{SettingsError, TlsSettings, TlsVersion};
+use crate::secret::ExposeSecret;
+use crate::tls::{both_or_neither, certificates, private_key, root_store};
 
 /// Build the client configuration of one target.
 ///
@@ -41,58 +42,17 @@ pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, Sett
     };
     let mut config = match (&tls.cert_pem, &tls.key_pem) {
         (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(certificates(cert, "tls.cert_file")?, private_key(&key.0)?)
+            .with_client_auth_cert(
+                certificates(cert, "tls.cert_file")?,
+                private_key(key.expose_secret())?,
+            )
             .map_err(|e| SettingsError::new("tls.cert_file", format!("client certificate: {e}")))?,
         (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(SettingsError::new(
-                "tls",
-                "a client certificate and its key must be given together",
-            ));
-        }
+        _ => return Err(both_or_neither()),
     };
     config.resumption = Resumption::disabled();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-fn root_store(ca_pem: Option<&[u8]>) -> Result<RootCertStore, SettingsError> {
-    let Some(pem) = ca_pem else {
-        return Ok(RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        });
-    };
-    let mut store = RootCertStore::empty();
-    for (index, cert) in certificates(pem, "tls.ca_file")?.into_iter().enumerate() {
-        store.add(cert).map_err(|e| {
-            SettingsError::new("tls.ca_file", format!("certificate #{}: {e}", index + 1))
-        })?;
-    }
-    Ok(store)
-}
-
-fn certificates(
-    pem: &[u8],
-    field: &'static str,
-) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SettingsError::new(field, format!("invalid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(SettingsError::new(field, "no CERTIFICATE block found"));
-    }
-    Ok(certs)
-}
-
-/// The parser's error is not passed on: this is key material, and a decoder message is not worth the
-/// risk of quoting a piece of it.
-fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, SettingsError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
-        SettingsError::new(
-            "tls.key_file",
-            "no readable PKCS#8, PKCS#1 or SEC1 private key in PEM form",
-        )
-    })
 }
 
 /// `insecure_skip_verify`: any chain and name are accepted, but the handshake signatures are still

@@ -133,7 +133,7 @@ impl Pool {
                 if let (Some(cert), Some(key)) = (&tls.cert_pem, &tls.key_pem) {
                     o = o
                         .ssl_client_cert_from_pem(cert)
-                        .ssl_client_key_from_pem(&key.0);
+                        .ssl_client_key_from_pem(key.expose_secret());
                 }
                 o
             }

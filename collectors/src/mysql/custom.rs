@@ -14,17 +14,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::Rows;
-use crate::family::{RESERVED_LABELS, is_valid_label_name, is_valid_metric_name, is_valid_name};
+use crate::family::{
+    MetricType, RESERVED_LABELS, is_valid_label_name, is_valid_metric_name, is_valid_name,
+};
 use crate::{Families, SettingsError};
-
-/// Type of a custom metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
-    /// A value that only goes up (resets on server restart).
-    Counter,
-    /// A value that goes up and down.
-    Gauge,
-}
 
 /// One metric made from a custom query's rows.
 #[derive(Debug, Clone)]
@@ -259,10 +252,7 @@ pub(crate) fn families(
             continue;
         }
         let help = format!("{}{note}", metric.help);
-        let family = match metric.kind {
-            MetricType::Counter => out.counter(&metric.metric, &help),
-            MetricType::Gauge => out.gauge(&metric.metric, &help),
-        };
+        let family = out.of_type(metric.kind, &metric.metric, &help);
         for (labels, value) in samples {
             family.set(&labels, value);
         }

@@ -16,12 +16,14 @@
 //! from us than we have slots.
 //!
 //! # Layout
+//! - `config`: the `mysql` section of the config file, validated into [`MysqlSettings`].
 //! - `conn`: connect options, connecting under the deadline, session settings, flavor detection, the
 //!   slot-counting connection cache.
 //! - `scrapers`: each sub-collector's statement (chosen by flavor and version) and the families it
 //!   makes from the rows, following mysqld_exporter's names and its value rules.
 //! - `custom`: user-defined queries in sql_exporter's model.
 
+mod config;
 mod conn;
 mod custom;
 mod scrapers;
@@ -38,8 +40,10 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 pub use crate::SettingsError;
-pub use crate::http::SecretBytes;
-pub use custom::{MetricType, QueryMetric, QuerySettings};
+pub use config::{
+    EventsStatementsConfig, MysqlConfig, ProcesslistConfig, QueryConfig, QueryMetricConfig,
+};
+pub use custom::{QueryMetric, QuerySettings};
 
 use crate::{Collector, Families, Kind, Outcome};
 
@@ -132,7 +136,7 @@ impl fmt::Display for Address {
 /// chain to `ca_pem`, or to the bundled web roots without it, and match the host);
 /// `insecure_skip_verify` keeps TLS required but unverified. A client certificate (for accounts that
 /// `REQUIRE X509`) works with or without a CA; mysqld_exporter ignores it without one.
-pub use crate::ClientTls as MysqlTls;
+pub use crate::tls::ClientTls as MysqlTls;
 
 /// A sub-collector, named as mysqld_exporter's `--collect.<name>` flags name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -116,7 +116,7 @@ impl Target {
                 let client_tls = match (&tls.cert_pem, &tls.key_pem) {
                     (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
                         client_cert: cert.clone(),
-                        client_key: key.0.clone(),
+                        client_key: key.expose_secret().to_vec(),
                     }),
                     _ => None,
                 };

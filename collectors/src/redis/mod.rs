@@ -10,10 +10,12 @@
 //! connection and not sent again.
 //!
 //! # Layout
+//! - `config`: the `redis` section of the config file, validated into [`RedisSettings`].
 //! - `info`: INFO and the other core replies into families (pure, tested on captured outputs).
 //! - `conn`: the connection, the pipelined scrape, the refused-command memory.
 //! - `keys`: key checks under a budget, and custom read-only commands.
 
+mod config;
 mod conn;
 mod info;
 mod keys;
@@ -28,8 +30,8 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 pub use crate::SettingsError;
-pub use crate::http::SecretBytes;
-pub use crate::mysql::MetricType;
+use crate::family::MetricType;
+pub use config::{KeyBudgetConfig, RedisCommandConfig, RedisConfig};
 
 use crate::{Collector, Kind, Outcome};
 
@@ -179,7 +181,7 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// Client TLS of a Redis target: `ca_pem` replaces the bundled web roots, a client certificate is
 /// for servers with `tls-auth-clients yes`.
-pub use crate::ClientTls as RedisTls;
+pub use crate::tls::ClientTls as RedisTls;
 
 /// Limits of one scrape's key checks: keys looked at (SCAN results and single keys together) and
 /// wall time. Hitting either stops the checks for that scrape and is reported by a gauge.

@@ -1,0 +1,226 @@
+//! What every kind's config shares, so that each kind can deserialize and validate its own section
+//! (`<kind>/config.rs`) while the binary keeps file loading, layering and line numbers.
+//!
+//! - Scalars that may arrive from the environment typed as numbers or booleans but mean text
+//!   ([`Text`], [`Secret`]): the binary's environment layer hands values over as strings, and a secret
+//!   `000123` or a label value `1.10` must stay as written.
+//! - [`Pattern`]: a regular expression compiled while deserializing, so a bad one has a line number.
+//! - [`Context`]: reading files named by the config (relative to it), secrets given inline or as
+//!   files, and errors recorded by key path below the target. The binary prefixes the path with the
+//!   kind and target name and finds the line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::de::{self, Deserialize, Deserializer};
+
+use crate::SettingsError;
+use crate::secret::SecretString;
+
+/// A target's own labels as written (`labels:`), checked by the binary with the global ones.
+pub type Labels = BTreeMap<String, Text>;
+
+/// A string that may also be written as a number or boolean (environment values arrive typed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A list of [`Text`]s as plain strings.
+pub fn texts(list: Vec<Text>) -> Vec<String> {
+    list.into_iter().map(|t| t.0).collect()
+}
+
+/// A map of [`Text`] values as plain strings.
+pub fn text_map(map: BTreeMap<String, Text>) -> BTreeMap<String, String> {
+    map.into_iter().map(|(k, v)| (k, v.0)).collect()
+}
+
+/// A secret scalar; its Debug output is redacted by [`SecretString`].
+#[derive(Debug)]
+pub struct Secret(pub SecretString);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Text::deserialize(d).map(|t| Secret(SecretString::from(t.0)))
+    }
+}
+
+/// A compiled regular expression; a bad one fails deserialization, so the error has a line.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub Regex);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Regex::new(&text).map(Pattern).map_err(|e| {
+            // The regex crate's message spans several lines (pattern, caret, reason): keep the reason.
+            let full = e.to_string();
+            let reason = full
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            de::Error::custom(format!("invalid regular expression {text:?}: {reason}"))
+        })
+    }
+}
+
+/// One problem with a target's settings, by key path below the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Keys below the target (`["tls", "ca_file"]`, `["queries", "2", "values"]`).
+    pub path: Vec<String>,
+    /// What is wrong and what was expected; never quotes a secret.
+    pub message: String,
+    /// The key may be absent from the file (a required setting that is missing): the binary then
+    /// points at the nearest enclosing key that is there.
+    pub near: bool,
+}
+
+/// What a kind's config parser needs from the config layer while it validates one target.
+#[derive(Debug)]
+pub struct Context<'a> {
+    base_dir: Option<&'a Path>,
+    scrape_timeout: Duration,
+    issues: Vec<Issue>,
+}
+
+impl<'a> Context<'a> {
+    /// A context for one target of a config file in `base_dir` (relative file names are resolved
+    /// there), whose scrapes last at most `scrape_timeout`.
+    pub fn new(base_dir: Option<&'a Path>, scrape_timeout: Duration) -> Self {
+        Self {
+            base_dir,
+            scrape_timeout,
+            issues: Vec::new(),
+        }
+    }
+
+    /// `global.scrape_timeout`: kinds that bound server-side work by it (MySQL's statement limit).
+    pub fn scrape_timeout(&self) -> Duration {
+        self.scrape_timeout
+    }
+
+    /// An error about the key at `path`.
+    pub fn error(&mut self, path: &[&str], message: impl Into<String>) {
+        self.push(path, message.into(), false);
+    }
+
+    /// An error about a key that may be absent from the file.
+    pub fn error_near(&mut self, path: &[&str], message: impl Into<String>) {
+        self.push(path, message.into(), true);
+    }
+
+    /// A collector constructor's refusal: `field` is dotted, list indices in brackets or dotted.
+    pub fn settings_error(&mut self, e: SettingsError, near: bool) {
+        let path: Vec<&str> = e
+            .field
+            .split(['.', '[', ']'])
+            .filter(|s| !s.is_empty())
+            .collect();
+        self.push(&path, e.message, near);
+    }
+
+    fn push(&mut self, path: &[&str], message: String, near: bool) {
+        self.issues.push(Issue {
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            message,
+            near,
+        });
+    }
+
+    /// How many problems were found so far: a kind stops building once its own checks failed.
+    pub fn error_count(&self) -> usize {
+        self.issues.len()
+    }
+
+    /// The problems found, in the order they were found.
+    pub fn into_issues(self) -> Vec<Issue> {
+        self.issues
+    }
+
+    fn resolve(&self, path: &Path) -> PathBuf {
+        match self.base_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_owned(),
+        }
+    }
+
+    /// The contents of `file`, named by the key at `path`; an error on that key when unreadable.
+    pub fn read_file(&mut self, path: &[&str], file: &Path) -> Option<Vec<u8>> {
+        let full = self.resolve(file);
+        match std::fs::read(&full) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.error(path, format!("cannot read {}: {e}", full.display()));
+                None
+            }
+        }
+    }
+
+    /// A secret given as `<key>` or as `<key>_file` below `path` (one of them, or neither). A file's
+    /// trailing line break is not part of the secret.
+    pub fn secret(
+        &mut self,
+        path: &[&str],
+        key: &str,
+        inline: Option<Secret>,
+        file: Option<&Path>,
+    ) -> Option<SecretString> {
+        let file_key = format!("{key}_file");
+        let file_path = [path, &[file_key.as_str()]].concat();
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    &[path, &[key]].concat(),
+                    format!("set either {key} or {file_key}, not both"),
+                );
+                None
+            }
+            (Some(s), None) => Some(s.0),
+            (None, Some(file)) => {
+                let bytes = self.read_file(&file_path, file)?;
+                match String::from_utf8(bytes) {
+                    Ok(s) => Some(SecretString::from(
+                        s.trim_end_matches(['\n', '\r']).to_owned(),
+                    )),
+                    Err(_) => {
+                        self.error(&file_path, "the file is not UTF-8");
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        }
+    }
+}
