@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_collectors::config::{Context, Labels};
+use fanout_collectors::config::{Context, KindConfig, Labels, Visitor};
 use fanout_collectors::family::{RESERVED_LABELS, is_valid_name};
-use fanout_collectors::registry::{self, KindConfig, Visitor};
+use fanout_collectors::registry;
 use fanout_collectors::{Collector, Kind};
 use figment::providers::{Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};

@@ -6,8 +6,8 @@
 //! `fanout_exporter_scrape_success` and `fanout_exporter_scrape_duration_seconds` for it, and then hands
 //! everything to [`crate::exposition`] to label, merge and encode.
 
-use std::panic::AssertUnwindSafe;
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 

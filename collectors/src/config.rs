@@ -5,6 +5,7 @@
 //!   ([`Text`], [`Secret`]): the binary's environment layer hands values over as strings, and a secret
 //!   `000123` or a label value `1.10` must stay as written.
 //! - [`Pattern`]: a regular expression compiled while deserializing, so a bad one has a line number.
+//! - [`KindConfig`]: the contract of a kind's config type, which [`crate::registry`] lists.
 //! - [`Context`]: reading files named by the config (relative to it), secrets given inline or as
 //!   files, and errors recorded by key path below the target. The binary prefixes the path with the
 //!   kind and target name and finds the line.
@@ -12,13 +13,38 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
-use serde::de::{self, Deserialize, Deserializer};
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer};
 
-use crate::SettingsError;
 use crate::secret::SecretString;
+use crate::{Collector, Kind, SettingsError};
+
+/// A kind's config for one target, as the kind's section of the config file holds it
+/// (`<kind>: {<target name>: <this>}`).
+///
+/// The kind deserializes and validates it (denying unknown keys, with its own defaults) and builds
+/// the collector; the binary only layers sources, checks names and labels, and locates errors.
+pub trait KindConfig: DeserializeOwned + 'static {
+    /// The kind: its section name, up metric and its HELP.
+    const KIND: &'static Kind;
+
+    /// The target's own labels, merged by the binary with the global ones.
+    fn labels(&self) -> &Labels;
+
+    /// Validate and build the target's collector. Problems are recorded in `ctx`, by key path below
+    /// the target; `None` when there were any.
+    fn build(self, ctx: &mut Context<'_>) -> Option<Arc<dyn Collector>>;
+}
+
+/// Called once per registered kind, with the kind's config type: the binary runs its generic
+/// loading steps through this, so it never names a kind.
+pub trait Visitor {
+    /// Handle kind `K`.
+    fn kind<K: KindConfig>(&mut self);
+}
 
 /// A target's own labels as written (`labels:`), checked by the binary with the global ones.
 pub type Labels = BTreeMap<String, Text>;

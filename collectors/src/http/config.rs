@@ -9,8 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{Auth, HttpCollector, HttpSettings, KIND, TlsSettings};
-use crate::config::{Context, Labels, Pattern, Secret, Text, text_map};
-use crate::registry::KindConfig;
+use crate::config::{Context, KindConfig, Labels, Pattern, Secret, Text, text_map};
 use crate::secret::SecretString;
 use crate::tls::{TlsConfig, TlsVersion};
 use crate::{Collector, Kind};

@@ -9,9 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Address, KIND, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper};
-use crate::config::{Context, Labels, Secret, Text, text_map, texts};
+use crate::config::{Context, KindConfig, Labels, Secret, Text, text_map, texts};
 use crate::family::MetricType;
-use crate::registry::KindConfig;
 use crate::tls::TlsConfig;
 use crate::{Collector, Kind};
 

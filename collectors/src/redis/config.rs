@@ -8,9 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{CustomCommand, KIND, ParsedUrl, RedisCollector, RedisSettings};
-use crate::config::{Context, Labels, Secret, Text, texts};
+use crate::config::{Context, KindConfig, Labels, Secret, Text, texts};
 use crate::family::MetricType;
-use crate::registry::KindConfig;
 use crate::secret::ExposeSecret;
 use crate::tls::TlsConfig;
 use crate::{Collector, Kind};
