@@ -122,6 +122,12 @@ pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("--web.listen-address {text:?} resolves to no address"))
 }
 
+/// The configuration used when no file is given: an HTTP check of the exporter's own `/-/healthy`, so
+/// that a bare `cargo run` serves real `probe_*` metrics.
+pub fn embedded_default(port: u16) -> String {
+    format!("http:\n  fanout_exporter:\n    url: http://127.0.0.1:{port}/-/healthy\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,7 +41,7 @@ const MAX_CONCURRENCY: usize = 10_000;
 pub struct ConfigError {
     /// The file (or `<embedded default>`), when the problem comes from it.
     pub source: String,
-    /// Dotted key path (`http.api.url`), empty for the document itself.
+    /// Dotted key path (`<kind>.<target>.<key>`), empty for the document itself.
     pub path: String,
     /// 1-based line, when known.
     pub line: Option<usize>,
@@ -155,12 +155,6 @@ mod opt_humantime {
             None => s.serialize_none(),
         }
     }
-}
-
-/// The configuration used when no file is given: an HTTP check of the exporter's own `/-/healthy`, so
-/// that a bare `cargo run` serves real `probe_*` metrics.
-pub fn embedded_default(port: u16) -> String {
-    format!("http:\n  fanout_exporter:\n    url: http://127.0.0.1:{port}/-/healthy\n")
 }
 
 /// Where the YAML comes from.
@@ -757,7 +751,7 @@ fn merge_labels(
     all.into_iter().collect()
 }
 
-/// A key path as serde_yaml writes it in its own errors: `mysql.db.queries[1].values`.
+/// A key path as serde_yaml writes it in its own errors: `<kind>.<target>.queries[1].values`.
 fn key_path(path: &[&str]) -> String {
     let mut out = String::new();
     for key in path {

@@ -62,7 +62,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(l) => l.local_addr()?.port(),
                 None => address.port(),
             };
-            let config = match config::load(&Input::Text(config::embedded_default(port)), &flags) {
+            let config = match config::load(
+                &Input::Text(fanout_exporter::cli::embedded_default(port)),
+                &flags,
+            ) {
                 Ok(c) => c,
                 Err(errors) => return Ok(report_config_errors(&errors)),
             };

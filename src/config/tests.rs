@@ -90,7 +90,7 @@ fn defaults_apply_to_an_empty_file() {
 #[test]
 fn the_embedded_default_probes_our_own_health_endpoint() {
     let config = load(
-        &Input::Text(embedded_default(9930)),
+        &Input::Text(crate::cli::embedded_default(9930)),
         &FlagOverrides::default(),
     )
     .expect("valid");
