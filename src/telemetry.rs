@@ -2,6 +2,10 @@
 //!
 //! tracing-subscriber has no logfmt formatter, so [`Logfmt`] writes `ts=... level=... msg=... k=v`
 //! itself, quoting values the way go-kit's logfmt does.
+//!
+//! Why not the `tracing-logfmt` crate: tried (0.3.7), it writes the event's text as `message=`, and
+//! has no setting for the key. The documented format (`--log.format`) and every Prometheus-ecosystem
+//! log pipeline key on go-kit's `msg=`, so switching would silently break their queries.
 
 use std::fmt;
 
