@@ -22,8 +22,8 @@ use fanout_collectors::family::{RESERVED_LABELS, is_valid_name};
 use fanout_collectors::registry;
 use fanout_collectors::{Collector, Kind};
 use figment::providers::{Format, Serialized, Yaml};
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
+
+use figment::Figment;
 use regex::Regex;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
@@ -360,97 +360,6 @@ fn layered_error(source: &str, e: figment::Error) -> ConfigError {
     }
 }
 
-/// The environment layer.
-///
-/// figment's own `Env` provider parses every value, so `000123` becomes the number 123 and `1.10`
-/// becomes 1.1 before any field sees it: a secret or a label value would be silently changed. This
-/// layer keeps each value a string, and lossy extraction turns it into a number or boolean where the
-/// key wants one. Values written as `[...]` or `{...}` are parsed, so lists such as
-/// `valid_status_codes` can be set too.
-struct EnvLayer {
-    /// (dotted, lower-cased key path, raw value)
-    vars: Vec<(String, String)>,
-}
-
-impl EnvLayer {
-    fn from_process() -> Self {
-        let vars = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter_map(|(name, value)| {
-                let rest = name.strip_prefix(ENV_PREFIX)?;
-                if is_service_link(rest) {
-                    return None;
-                }
-                let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-                (!parts.iter().any(String::is_empty)).then(|| (parts.join("."), value))
-            })
-            .collect();
-        Self { vars }
-    }
-}
-
-/// Whether `rest` (a variable name after [`ENV_PREFIX`]) is a service link: Kubernetes sets
-/// `<SERVICE>_SERVICE_HOST`, `<SERVICE>_SERVICE_PORT[_<PORT NAME>]`, `<SERVICE>_PORT` and
-/// `<SERVICE>_PORT_<N>_<TCP|UDP|SCTP>[_ADDR|_PORT|_PROTO]` in every container of a namespace for every
-/// Service in it (docker links use the same shapes), so a Service named `fanout-exporter` or
-/// `fanout-exporter-<anything>` yields variables under our prefix. They are not configuration, and
-/// refusing them as unknown keys would stop the exporter from starting beside such a Service. Our own
-/// keys always contain `__`, so none of them is ever taken for a link, and other single-underscore
-/// names (`GLOBAL_SCRAPE_TIMEOUT`, a typo) are still refused.
-fn is_service_link(rest: &str) -> bool {
-    if rest.contains("__") {
-        return false;
-    }
-    let t: Vec<&str> = rest.split('_').collect();
-    let n = t.len();
-    if t.ends_with(&["SERVICE", "HOST"]) || t.last() == Some(&"PORT") {
-        return true;
-    }
-    if t.windows(2).any(|w| w == ["SERVICE", "PORT"]) {
-        return true;
-    }
-    (0..n).any(|i| {
-        t[i] == "PORT"
-            && t.get(i + 1)
-                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            && t.get(i + 2)
-                .is_some_and(|p| matches!(*p, "TCP" | "UDP" | "SCTP"))
-            && (n == i + 3 || (n == i + 4 && matches!(t[i + 3], "ADDR" | "PORT" | "PROTO")))
-    })
-}
-
-impl Provider for EnvLayer {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("environment variable(s)")
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let mut dict = Dict::new();
-        for (key, raw) in &self.vars {
-            let value = if raw.trim_start().starts_with(['[', '{']) {
-                raw.parse::<Value>().unwrap_or_else(|never| match never {})
-            } else {
-                Value::from(raw.clone())
-            };
-            if let Some(nested) = figment::util::nest(key, value).into_dict() {
-                merge_dict(&mut dict, nested);
-            }
-        }
-        Ok(Profile::Default.collect(dict))
-    }
-}
-
-fn merge_dict(into: &mut Dict, from: Dict) {
-    for (key, value) in from {
-        match (into.get_mut(&key), value) {
-            (Some(Value::Dict(_, existing)), Value::Dict(_, new)) => merge_dict(existing, new),
-            (_, value) => {
-                into.insert(key, value);
-            }
-        }
-    }
-}
-
 /// serde's type errors quote the value they refused (`invalid type: string "admin:hunter2"`), which may
 /// be a secret put under the wrong key; they also name internal types. Keep the type, drop the value.
 fn redact(message: &str) -> String {
@@ -751,106 +660,11 @@ fn merge_labels(
     all.into_iter().collect()
 }
 
-/// A key path as serde_yaml writes it in its own errors: `<kind>.<target>.queries[1].values`.
-fn key_path(path: &[&str]) -> String {
-    let mut out = String::new();
-    for key in path {
-        if key.parse::<usize>().is_ok() {
-            out.push('[');
-            out.push_str(key);
-            out.push(']');
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(key);
-        }
-    }
-    out
-}
+mod env;
+mod locate;
 
-/// The line (1-based) of the last key of `path`, found by following the keys down the indentation.
-/// Good enough for errors found after deserialization, where serde no longer knows positions; `None`
-/// when the key is not in the text (it came from the environment, for instance).
-fn locate(text: &str, path: &[&str]) -> Option<usize> {
-    let mut min_indent = 0usize;
-    let mut start = 0usize;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut found = None;
-    // The line of the list item just entered, whose first key follows its dash.
-    let mut item_line: Option<usize> = None;
-    for key in path {
-        // A flow mapping (`labels: {job: x}`) keeps its keys on the parent's line.
-        let on_parent_line = found
-            .and_then(|n: usize| lines.get(n - 1))
-            .and_then(|line| line.split_once('{'))
-            .is_some_and(|(_, rest)| rest.contains(&format!("{key}:")));
-        if on_parent_line {
-            continue;
-        }
-        // A list index (`queries.2`): the third `- ` item below the parent. Its first key sits on the
-        // dash line itself, so the next key is searched from that line on.
-        if let (Ok(index), Some(_)) = (key.parse::<usize>(), found) {
-            let mut seen = 0usize;
-            let mut dash_indent = None;
-            let mut hit = None;
-            for (i, line) in lines.iter().enumerate().skip(start) {
-                let indent = line.len() - line.trim_start().len();
-                let body = line.trim_start();
-                if body.is_empty() || body.starts_with('#') {
-                    continue;
-                }
-                if indent < min_indent.saturating_sub(1) && !body.starts_with('-') {
-                    break;
-                }
-                if body.starts_with("- ") || body == "-" {
-                    let d = *dash_indent.get_or_insert(indent);
-                    if indent == d {
-                        if seen == index {
-                            hit = Some((i, indent));
-                            break;
-                        }
-                        seen += 1;
-                    }
-                } else if dash_indent.is_some_and(|d| indent <= d) {
-                    break;
-                }
-            }
-            let (i, indent) = hit?;
-            found = Some(i + 1);
-            start = i;
-            // Keys of the item are indented past its dash, the first one on the dash line.
-            min_indent = indent + 1;
-            item_line = Some(i);
-            continue;
-        }
-        let mut hit = None;
-        for (i, line) in lines.iter().enumerate().skip(start) {
-            let mut indent = line.len() - line.trim_start().len();
-            if item_line == Some(i) {
-                indent += 2;
-            }
-            let body = line.trim_start().trim_start_matches("- ");
-            if found.is_some() && indent < min_indent && !line.trim().is_empty() {
-                break;
-            }
-            let unquoted = body
-                .strip_prefix(['"', '\''])
-                .map(|b| b.replacen(['"', '\''], "", 1))
-                .unwrap_or_else(|| body.to_owned());
-            if indent >= min_indent && unquoted.starts_with(&format!("{key}:")) {
-                hit = Some((i, indent));
-                break;
-            }
-        }
-        let (i, indent) = hit?;
-        found = Some(i + 1);
-        start = i + 1;
-        min_indent = indent + 1;
-        item_line = None;
-    }
-    found
-}
+use env::EnvLayer;
+use locate::{key_path, locate};
 
 #[cfg(test)]
 mod tests;
