@@ -17,6 +17,7 @@
 mod conn;
 mod info;
 mod keys;
+mod reply;
 
 use std::fmt;
 use std::path::PathBuf;
