@@ -20,8 +20,8 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use tokio::time::{Instant, timeout_at};
 
-use super::conn::{integer, is_permanent_refusal, is_refusal, number, text};
 use super::info::is_builtin;
+use super::reply::{integer, is_permanent_refusal, is_refusal, number, text};
 use super::{MetricType, RedisSettings};
 use crate::family::is_valid_metric_name;
 use crate::{CollectError, Families, SettingsError};

@@ -19,6 +19,7 @@ mod config;
 mod conn;
 mod info;
 mod keys;
+mod reply;
 
 use std::fmt;
 use std::path::PathBuf;

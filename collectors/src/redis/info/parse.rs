@@ -1,0 +1,145 @@
+//! Reading INFO text: `# Section` headers and `key:value` lines into [`Info`], and the readers for
+//! the values and keys that carry structure of their own (`db0:keys=1,expires=0`,
+//! `slave0:ip=..,port=..`, `cmdstat_get:calls=..`, `master_1_host`, ...).
+//!
+//! This side knows the reply's syntax only, never a metric name: what becomes which family is
+//! `families`' and `fields`' business. Everything here runs on text the server sent, so it never
+//! panics and never fails: a line or part it cannot read is skipped.
+
+/// An INFO reply: every `key:value` line with the section it appeared in, in order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Info {
+    /// `(section, key, value)`, sections lowercased (`server`, `keyspace`, ...).
+    pub fields: Vec<(String, String, String)>,
+}
+
+impl Info {
+    /// Parse INFO text (`# Section` headers, `key:value` lines, CRLF or LF). Never panics; lines it
+    /// cannot read are skipped.
+    pub fn parse(text: &str) -> Self {
+        let mut fields = Vec::new();
+        let mut section = String::new();
+        // `lines` splits on LF and drops a CR before it; the trim also covers a lone trailing CR
+        // and the padding some proxies add.
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(header) = line.strip_prefix('#') {
+                section = header.trim().to_ascii_lowercase();
+                continue;
+            }
+            // Split at the first colon: values may contain colons (`executable`, IPv6 hosts).
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let key = key.trim();
+            if key.is_empty() {
+                continue;
+            }
+            fields.push((section.clone(), key.to_owned(), value.trim().to_owned()));
+        }
+        Self { fields }
+    }
+
+    /// The value of `key` (first occurrence), if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, v)| v.as_str())
+    }
+}
+
+/// `a=1,b=2` into pairs, in order; parts without `=` are skipped.
+pub(super) fn pairs(raw: &str) -> impl Iterator<Item = (&str, &str)> {
+    raw.split(',').filter_map(|part| part.split_once('='))
+}
+
+/// The value of `name` in an `a=1,b=2` list, as a number.
+pub(super) fn pair_value(raw: &str, name: &str) -> Option<f64> {
+    pairs(raw)
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse::<f64>().ok())
+}
+
+/// The value of `name` in an `a=1,b=2` list, as text.
+pub(super) fn pair_text<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    pairs(raw).find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// `prefix` followed by decimal digits only (`db0`, `slave12`).
+pub(super) fn numbered<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
+    key.strip_prefix(prefix)
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `master_<suffix>` or KeyDB's multi-master `master_<N>_<suffix>`.
+pub(super) fn is_master_field(key: &str, suffix: &str) -> bool {
+    let Some(rest) = key.strip_prefix("master_") else {
+        return false;
+    };
+    if rest == suffix {
+        return true;
+    }
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0
+        && rest
+            .get(digits..)
+            .and_then(|r| r.strip_prefix('_'))
+            .is_some_and(|r| r == suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_sections_separators_and_junk() {
+        let info = Info::parse(
+            "# Server\r\nredis_version:7.0.15\r\nexecutable:/a:b\r\n\r\n#Stats\nno colon here\n:empty_key\n  padded : 1 \r\n# Keyspace\ndb0:keys=1,expires=0\n",
+        );
+        assert_eq!(
+            info.fields,
+            [
+                ("server", "redis_version", "7.0.15"),
+                ("server", "executable", "/a:b"),
+                ("stats", "padded", "1"),
+                ("keyspace", "db0", "keys=1,expires=0"),
+            ]
+            .map(|(s, k, v)| (s.to_owned(), k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(info.get("executable"), Some("/a:b"));
+        assert_eq!(info.get("missing"), None);
+        assert!(Info::parse("").fields.is_empty());
+    }
+
+    #[test]
+    fn nested_values_and_numbered_keys() {
+        let raw = "keys=10,expires=2,junk,avg_ttl=x,ip=::1";
+        assert_eq!(
+            pairs(raw).collect::<Vec<_>>(),
+            [
+                ("keys", "10"),
+                ("expires", "2"),
+                ("avg_ttl", "x"),
+                ("ip", "::1")
+            ]
+        );
+        assert_eq!(pair_value(raw, "keys"), Some(10.0));
+        assert_eq!(pair_value(raw, "avg_ttl"), None);
+        assert_eq!(pair_value(raw, "missing"), None);
+        assert_eq!(pair_text(raw, "ip"), Some("::1"));
+        assert_eq!(pair_text(raw, "junk"), None);
+
+        assert_eq!(numbered("db12", "db"), Some("12"));
+        assert_eq!(numbered("db", "db"), None);
+        assert_eq!(numbered("dbx", "db"), None);
+        assert_eq!(numbered("db1x", "db"), None);
+
+        assert!(is_master_field("master_host", "host"));
+        assert!(is_master_field("master_12_host", "host"));
+        assert!(!is_master_field("master_x_host", "host"));
+        assert!(!is_master_field("master_1host", "host"));
+        assert!(!is_master_field("master_1_port", "host"));
+        assert!(!is_master_field("slave_host", "host"));
+    }
+}
