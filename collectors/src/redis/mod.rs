@@ -14,6 +14,7 @@
 //! - `info`: INFO and the other core replies into families (pure, tested on captured outputs).
 //! - `conn`: the connection, the pipelined scrape, the refused-command memory.
 //! - `keys`: key checks under a budget, and custom read-only commands.
+//! - `reply`: reading reply values and refusals, shared by `conn` and `keys`.
 
 mod config;
 mod conn;
