@@ -200,7 +200,7 @@ fn pod_meta(
     labels
 }
 
-/// A file_sd target group: one target at 10.0.0.10 (never scraped: see [`run_jobs`]).
+/// A file_sd target group: one target at 10.0.0.10, never scraped (see [`prometheus_config`]).
 fn group(labels: serde_json::Map<String, serde_json::Value>, port: i64) -> serde_json::Value {
     serde_json::json!({"targets": [format!("10.0.0.10:{port}")], "labels": labels})
 }
