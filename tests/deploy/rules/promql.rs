@@ -88,7 +88,7 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// Whether it restricts `label` to what the dashboard's multi-value variable `$target` selects.
+    /// Whether it restricts `target` to what the dashboard's multi-value variable `$target` selects.
     pub fn follows_target_variable(&self) -> bool {
         self.matchers
             .iter()
