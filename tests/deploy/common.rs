@@ -141,3 +141,29 @@ pub fn tsc(node: &Path, modules: &Path, source: &str, skip_lib_check: bool) -> T
         unplaced,
     }
 }
+
+/// A Prometheus duration (`15s`, `1m30s`, `500ms`, `1d`) as Prometheus reads it, through
+/// promql-parser's port of Prometheus' parser (units in descending order, `y` = 365 days), so that
+/// the deployment checks compare durations the way Prometheus does. That parser also takes a bare
+/// number of seconds, which Prometheus configuration files do not: promtool rejects those where the
+/// checks run it on a configuration.
+pub fn duration(text: &str) -> Duration {
+    promql_parser::util::parse_duration(text)
+        .unwrap_or_else(|e| panic!("not a Prometheus duration {text:?}: {e}"))
+}
+
+#[test]
+fn durations_are_read_as_prometheus_reads_them() {
+    assert_eq!(duration("1m30s"), Duration::from_secs(90));
+    assert_eq!(duration("500ms"), Duration::from_millis(500));
+    assert_eq!(duration("1d"), Duration::from_secs(86_400));
+    assert_eq!(duration("2w"), Duration::from_secs(14 * 86_400));
+    assert_eq!(duration("1y"), Duration::from_secs(365 * 86_400));
+    assert_eq!(duration("1h30m15s"), Duration::from_secs(5415));
+    for bad in ["", "1x", "30s1m", "1.5m", "-1s"] {
+        assert!(
+            promql_parser::util::parse_duration(bad).is_err(),
+            "accepted {bad:?}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ mod mariadb_server;
 #[path = "../../collectors/tests/support/redis.rs"]
 mod redis_server;
 
-/// Helpers the modules below share: running commands, polling.
+/// Helpers the modules below share: running commands, polling, durations, tsc.
 mod common;
 /// Dockerfile (hadolint, build steps shared with scripts/test), .dockerignore, docker-compose.yml.
 mod container;
