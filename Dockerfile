@@ -18,6 +18,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY benches/ benches/
 COPY collectors/ collectors/
+COPY testkit/ testkit/
 COPY src/ src/
 # The build context has no .git, so build.rs cannot ask git for the revision; pass it instead:
 #   docker build --build-arg FANOUT_BUILD_REVISION="$(git rev-parse --short=12 HEAD)" .

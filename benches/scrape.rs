@@ -2,14 +2,9 @@
 //! peer is installed. Reports figures; asserts nothing. Run with `cargo bench --bench scrape`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
-#[path = "../collectors/tests/support/mariadb.rs"]
-mod mariadb;
-
-#[path = "../collectors/tests/support/redis.rs"]
-mod redis_server;
+use fanout_testkit::exporter as support;
+use fanout_testkit::mariadb;
+use fanout_testkit::redis as redis_server;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -26,9 +26,7 @@ use crate::support::{self, Exporter, on_path};
 
 // The harnesses' watchdog for server processes (a redis-server started from the manifest's own
 // arguments below): killed when the test process dies, however it dies.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../collectors/tests/support/watched.rs"]
-mod watched;
+use fanout_testkit::watched;
 
 /// ServiceMonitor, PodMonitor and Probe, through promtool and a real Prometheus.
 mod monitors;

@@ -4,13 +4,9 @@
 //! exporter with real MariaDB, Redis and HTTP targets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../support/mod.rs"]
-mod support;
-
-#[path = "../../collectors/tests/support/mariadb.rs"]
-mod mariadb_server;
-#[path = "../../collectors/tests/support/redis.rs"]
-mod redis_server;
+use fanout_testkit::exporter as support;
+use fanout_testkit::mariadb as mariadb_server;
+use fanout_testkit::redis as redis_server;
 
 /// Helpers the modules below share: running commands, polling, durations, tsc.
 mod common;

@@ -23,9 +23,7 @@ use crate::redis_server::{self, Redis};
 use crate::support::{self, Exporter};
 
 // mariadb_server and redis_server each load their own copy.
-#[allow(clippy::duplicate_mod)]
-#[path = "../../collectors/tests/support/watched.rs"]
-mod watched;
+use fanout_testkit::watched;
 
 /// The Prometheus runner, which the Kubernetes monitor checks use too.
 pub mod server;

@@ -486,7 +486,7 @@ fn exporter_container_files(root: &Path) -> (PathBuf, Value) {
 
 fn config_check(config: &Path) -> Output {
     output_within(
-        Command::new(support::BIN)
+        Command::new(support::bin())
             .arg("--config.check")
             .arg(format!("--config.file={}", config.display())),
         Duration::from_secs(60),
@@ -579,7 +579,7 @@ fn compose_exporter_healthcheck_command_tells_a_serving_exporter_from_a_stopped_
     // which the healthcheck is told with the same flag.
     let healthcheck = |address: &str| {
         output_within(
-            Command::new(support::BIN)
+            Command::new(support::bin())
                 .args(args)
                 .arg(format!("--web.listen-address={address}")),
             Duration::from_secs(30),

@@ -317,7 +317,7 @@ fn exporter_configs_pass_config_check_in_the_pod_environment() {
         let config = runnable_config(m, &pod, container, dir.path(), &[]);
         let path = write_config(dir.path(), &config);
         let env = pod_environment(m, &pod, container, &[]);
-        let (passed, output) = run(Command::new(support::BIN)
+        let (passed, output) = run(Command::new(support::bin())
             .arg("--config.check")
             .arg(format!("--config.file={}", path.display()))
             .env_clear()

@@ -3,10 +3,8 @@
 //! redis_exporter scraping the same server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-#[path = "../collectors/tests/support/redis.rs"]
-mod redis_server;
+use fanout_testkit::exporter as support;
+use fanout_testkit::redis as redis_server;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,8 +1,7 @@
 //! Helpers for tests that run the built `fanout_exporter` binary.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -11,7 +10,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The binary under test, built by cargo for this test run.
-pub const BIN: &str = env!("CARGO_BIN_EXE_fanout_exporter");
+///
+/// `CARGO_BIN_EXE_fanout_exporter` is only set while compiling the root package's own tests and
+/// benches, not this crate, so the binary is found where cargo puts it for them: next to the
+/// directory of the running test executable (`target/<profile>/deps/<test>` beside
+/// `target/<profile>/fanout_exporter`).
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps");
+    let bin = profile.join("fanout_exporter");
+    assert!(
+        bin.is_file(),
+        "{} not found: run the tests with cargo test, which builds the binary first",
+        bin.display()
+    );
+    bin
+}
 
 /// A running exporter, killed when dropped. Its stderr is collected for assertions.
 pub struct Exporter {
@@ -23,14 +40,14 @@ pub struct Exporter {
 impl Exporter {
     /// Start the binary with `args` and wait until it logs the address it listens on.
     pub fn start(args: &[&str]) -> Self {
-        Self::spawn(Command::new(BIN).args(args))
+        Self::spawn(Command::new(bin()).args(args))
     }
 
     /// [`Exporter::start`] with exactly the environment `env`, nothing inherited (as a container
     /// would run it).
     pub fn start_with_env(args: &[&str], env: &[(String, String)]) -> Self {
         Self::spawn(
-            Command::new(BIN)
+            Command::new(bin())
                 .args(args)
                 .env_clear()
                 .envs(env.iter().map(|(k, v)| (k, v))),
@@ -218,14 +235,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// A port that was free a moment ago (for configs that must name the exporter's own port).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::watched::free_port;
 
 /// Write `text` to `name` in `dir` and return the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

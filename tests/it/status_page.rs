@@ -6,7 +6,7 @@
 //! included, not the HTML source.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use fanout_testkit::exporter as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

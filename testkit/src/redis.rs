@@ -3,12 +3,8 @@
 //! primary+replica pair.
 //!
 //! Cleanup: each server runs under a watchdog that kills it when the test process dies; see watched.rs.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 // Each harness has its own copy; a crate including both (benches/scrape.rs) loads the file twice.
-#[allow(clippy::duplicate_mod)]
-#[path = "watched.rs"]
-mod watched;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use watched::Watched;
+use crate::watched::{self, Watched};
 
 const INSTALL_HINT: &str = "install redis-server (apt-get install redis-server)";
 
@@ -70,10 +66,7 @@ fn program(binary: &str) -> PathBuf {
     found
 }
 
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> u16 {
-    watched::free_port()
-}
+pub use crate::watched::free_port;
 
 fn output_text(output: &Output) -> String {
     format!(

@@ -1,6 +1,5 @@
 //! Real in-process servers (plain, TLS, mTLS, raw and silent TCP), a test PKI, and readers for the
 //! families a probe returned.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -3,10 +3,8 @@
 //! Debian's mysqld_exporter scraping the same server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-#[path = "../collectors/tests/support/mariadb.rs"]
-mod mariadb;
+use fanout_testkit::exporter as support;
+use fanout_testkit::mariadb;
 
 use std::collections::BTreeSet;
 

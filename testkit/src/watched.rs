@@ -1,6 +1,5 @@
 //! Server processes under a watchdog, for the test harnesses that start real servers (mariadb.rs,
-//! redis.rs): [`Watched`], plus fresh temporary directories and free ports. Each harness includes this
-//! file as its own submodule (`#[path = "watched.rs"] mod watched;`).
+//! redis.rs): [`Watched`], plus fresh temporary directories and free ports.
 //!
 //! # Cleanup
 //! Every server process gets a watchdog: a tiny `sh` whose stdin is a pipe whose only write end this
@@ -13,7 +12,6 @@
 //! exit. The server pid cannot be reused while the watchdog may signal it: the server is our unreaped
 //! child until we wait for it, and the watchdog is killed and reaped before the server is reaped on
 //! every path ([`Watched::signal_and_reap`], [`Watched::kill`], `Drop`).
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::fs;
 use std::io::{self, ErrorKind};

@@ -2,7 +2,7 @@
 //! listener that never answers), and the real `promtool`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use fanout_testkit::exporter as support;
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -52,7 +52,7 @@ fn start() -> Setup {
 
 /// Run the binary to completion: exit code, stdout, stderr.
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(support::BIN).args(args).output().unwrap();
+    let out = Command::new(support::bin()).args(args).output().unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

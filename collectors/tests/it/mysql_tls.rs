@@ -2,10 +2,8 @@
 //! client certificate without a CA (mysqld_exporter only honours one with a CA), and refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-#[path = "support/mariadb.rs"]
-mod mariadb;
+use fanout_testkit::http as support;
+use fanout_testkit::mariadb;
 
 use std::time::Duration;
 

@@ -2,12 +2,8 @@
 //! port of 127.0.0.1 and a fresh temporary directory, plus a primary+replica pair.
 //!
 //! Cleanup: each server runs under a watchdog that kills it when the test process dies; see watched.rs.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 // Each harness has its own copy; a crate including both (benches/scrape.rs) loads the file twice.
-#[allow(clippy::duplicate_mod)]
-#[path = "watched.rs"]
-mod watched;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use watched::Watched;
+use crate::watched::{self, Watched};
 
 const INSTALL_HINT: &str = "install mariadb-server (apt-get install mariadb-server)";
 
@@ -76,10 +72,7 @@ fn program(binary: &str) -> PathBuf {
     on_path.unwrap_or(sbin)
 }
 
-/// A port that was free on 127.0.0.1 a moment ago.
-pub fn free_port() -> u16 {
-    watched::free_port()
-}
+pub use crate::watched::free_port;
 
 /// A string as a single-quoted SQL literal.
 pub fn sql_quote(text: &str) -> String {

@@ -1,7 +1,7 @@
 //! The HTTP collector against real in-process servers: exact metric values and results per case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use fanout_testkit::http as support;
 
 use std::time::Duration;
 

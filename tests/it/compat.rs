@@ -3,7 +3,7 @@
 //! measure time) the same values.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use fanout_testkit::exporter as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;

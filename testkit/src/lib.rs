@@ -1,0 +1,20 @@
+//! Test support shared by every test binary of the workspace (dev-only, never published): real
+//! servers started on loopback and cleaned up whatever happens to the test, the built exporter as a
+//! child process, and readers for what it serves.
+//!
+//! # Layout
+//! - [`watched`]: server processes under a watchdog, temporary directories, free ports.
+//! - [`mariadb`], [`redis`]: real MariaDB (primary/replica pairs) and redis-server harnesses.
+//! - [`http`]: in-process HTTP/HTTPS/mTLS servers, a test PKI, readers of a probe's families.
+//! - [`exporter`]: the built `fanout_exporter` as a child process, a small HTTP client, promtool,
+//!   the Debian peer exporters, bounded command runs.
+//!
+//! A failed setup must fail the test that needed it, loudly and at once, so this crate unwraps.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod exporter;
+pub mod http;
+pub mod mariadb;
+pub mod redis;
+pub mod watched;

@@ -1,0 +1,9 @@
+//! The built binary end to end, in one test binary: its endpoints and the real promtool (`e2e`),
+//! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
+//! and their peer exporters (`mysql`, `redis`), and the status page in Chromium (`status_page`).
+
+mod compat;
+mod e2e;
+mod mysql;
+mod redis;
+mod status_page;
