@@ -167,6 +167,11 @@ impl<'a> Context<'a> {
         self.push(path, message.into(), true);
     }
 
+    /// The value of `result`, or an error on the key at `path` saying why there is none.
+    pub fn ok<T, E: fmt::Display>(&mut self, path: &[&str], result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.error(path, e.to_string())).ok()
+    }
+
     /// A collector constructor's refusal: `field` is dotted, list indices in brackets or dotted.
     pub fn settings_error(&mut self, e: SettingsError, near: bool) {
         let path: Vec<&str> = e

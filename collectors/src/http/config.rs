@@ -110,13 +110,10 @@ impl HttpConfig {
     /// The settings; scheme, method, headers and TLS material are checked by [`HttpCollector::new`].
     fn settings(self, ctx: &mut Context<'_>) -> Option<HttpSettings> {
         let errors_before = ctx.error_count();
-        let url = match url::Url::parse(&self.url.0) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                ctx.error(&["url"], format!("invalid URL: {e}"));
-                None
-            }
-        };
+        let url = ctx.ok(
+            &["url"],
+            url::Url::parse(&self.url.0).map_err(|e| format!("invalid URL: {e}")),
+        );
         for version in &self.valid_http_versions {
             // The probe speaks HTTP/1.x only; accepting HTTP/2.0 would make a check that never passes.
             if !matches!(version.as_str(), "HTTP/1.0" | "HTTP/1.1") {

@@ -189,13 +189,7 @@ impl MysqlConfig {
     /// metric's keys sit directly under the query).
     fn settings(self, ctx: &mut Context<'_>) -> Option<(MysqlSettings, Vec<usize>)> {
         let errors_before = ctx.error_count();
-        let address = match Address::parse(&self.address.0) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                ctx.error(&["address"], e);
-                None
-            }
-        };
+        let address = ctx.ok(&["address"], Address::parse(&self.address.0));
         let password = ctx.secret(
             &[],
             "password",

@@ -105,13 +105,7 @@ impl KindConfig for RedisConfig {
 impl RedisConfig {
     fn settings(self, ctx: &mut Context<'_>) -> Option<RedisSettings> {
         let errors_before = ctx.error_count();
-        let url = match ParsedUrl::parse(self.url.0.expose_secret()) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                ctx.error(&["url"], e);
-                None
-            }
-        };
+        let url = ctx.ok(&["url"], ParsedUrl::parse(self.url.0.expose_secret()));
         let password = ctx.secret(
             &[],
             "password",
