@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`watched`]: server processes under a watchdog, temporary directories, free ports.
 //! - [`mariadb`], [`redis`]: real MariaDB (primary/replica pairs) and redis-server harnesses.
+//! - [`families`]: reading the families a collector returned (names, samples, types).
 //! - [`http`]: in-process HTTP/HTTPS/mTLS servers, a test PKI, readers of a probe's families.
 //! - [`exporter`]: the built `fanout_exporter` as a child process, a small HTTP client, promtool,
 //!   the Debian peer exporters, bounded command runs.
@@ -14,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod exporter;
+pub mod families;
 pub mod http;
 pub mod mariadb;
 pub mod redis;

@@ -3,6 +3,7 @@
 //! custom queries.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use fanout_testkit::families::*;
 use fanout_testkit::http as support;
 use fanout_testkit::mariadb;
 
@@ -17,7 +18,7 @@ use fanout_collectors::mysql::{
 };
 use fanout_collectors::{CollectError, Collector, Outcome};
 use mariadb::*;
-use prometheus::proto::{Metric, MetricFamily, MetricType};
+use prometheus::proto::{MetricFamily, MetricType};
 use regex::Regex;
 use secrecy::SecretString;
 use sqlx::ConnectOptions;
@@ -62,95 +63,12 @@ async fn scrape_ok(collector: &MysqlCollector) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // Reading families
 
-fn names(families: &[MetricFamily]) -> BTreeSet<String> {
-    families.iter().map(|f| f.name().to_owned()).collect()
-}
-
-fn family<'a>(families: &'a [MetricFamily], name: &str) -> &'a MetricFamily {
-    let mut found = families.iter().filter(|f| f.name() == name);
-    let family = found
-        .next()
-        .unwrap_or_else(|| panic!("family {name} missing among {}", families.len()));
-    assert!(found.next().is_none(), "family {name} appears twice");
-    family
-}
-
-fn labels(metric: &Metric) -> BTreeMap<String, String> {
-    metric
-        .get_label()
-        .iter()
-        .map(|l| (l.name().to_owned(), l.value().to_owned()))
-        .collect()
-}
-
-fn value(family: &MetricFamily, metric: &Metric) -> f64 {
-    match family.get_field_type() {
-        MetricType::COUNTER => metric.get_counter().get_value(),
-        MetricType::GAUGE => metric.get_gauge().get_value(),
-        other => panic!("{}: unexpected type {other:?}", family.name()),
-    }
-}
-
-/// The value of the sample of `name` whose labels are exactly `wanted`, if there is one.
-fn sample(families: &[MetricFamily], name: &str, wanted: &[(&str, &str)]) -> Option<f64> {
-    let wanted: BTreeMap<String, String> = wanted
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
-    let family = families.iter().find(|f| f.name() == name)?;
-    family
-        .get_metric()
-        .iter()
-        .find(|m| labels(m) == wanted)
-        .map(|m| value(family, m))
-}
-
-/// Every sample of `name` as (labels, value).
-fn samples(families: &[MetricFamily], name: &str) -> BTreeMap<BTreeMap<String, String>, f64> {
-    let family = family(families, name);
-    family
-        .get_metric()
-        .iter()
-        .map(|m| (labels(m), value(family, m)))
-        .collect()
-}
-
 fn success(outcome: &Outcome, collector: &str) -> Option<f64> {
     sample(
         &outcome.families,
         "mysql_exporter_collector_success",
         &[("collector", collector)],
     )
-}
-
-fn kind_of(families: &[MetricFamily], name: &str) -> MetricType {
-    family(families, name).get_field_type()
-}
-
-fn label_set(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn assert_same_names(actual: &BTreeSet<String>, expected: &BTreeSet<String>, what: &str) {
-    let missing: Vec<_> = expected.difference(actual).collect();
-    let extra: Vec<_> = actual.difference(expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{what}: family set differs\nmissing: {missing:?}\nunexpected: {extra:?}"
-    );
-}
-
-fn error_chain(error: &CollectError) -> String {
-    let mut text = format!("{error} | {error:?}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(" | {cause} | {cause:?}"));
-        source = cause.source();
-    }
-    text
 }
 
 // ---------------------------------------------------------------------------------------------
