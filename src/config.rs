@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_collectors::config::{Context, KindConfig, Labels, Visitor};
+use fanout_collectors::config::{Context, Guard, KindConfig, Labels, Visitor};
 use fanout_collectors::family::{RESERVED_LABELS, is_valid_name};
 use fanout_collectors::registry;
 use fanout_collectors::{Collector, Kind};
@@ -237,7 +237,7 @@ struct PendingModule {
     /// The kind block as layered, from which each probed address gets its own collector.
     raw: Value,
     destination: fn(&str) -> Result<fanout_collectors::config::Destination, String>,
-    factory: fn(Value, Option<PathBuf>, Duration) -> Factory,
+    factory: fn(Value, Option<PathBuf>, Duration, Guard) -> Factory,
 }
 
 /// One target's config, deserialized by its kind, waiting for the names of all targets to be checked.
@@ -390,6 +390,7 @@ fn factory<K: KindConfig>(
     raw: Value,
     base_dir: Option<PathBuf>,
     scrape_timeout: Duration,
+    guard: Guard,
 ) -> Factory {
     Arc::new(move |address: &str| {
         let mut block = raw.as_dict().cloned().unwrap_or_default();
@@ -397,7 +398,7 @@ fn factory<K: KindConfig>(
         let config = Figment::from(Serialized::defaults(block))
             .extract_lossy::<K>()
             .map_err(|e| redact(&e.to_string()))?;
-        let mut ctx = Context::new(base_dir.as_deref(), scrape_timeout);
+        let mut ctx = Context::new(base_dir.as_deref(), scrape_timeout).with_guard(guard.clone());
         let collector = config.build(&mut ctx);
         let issues: Vec<String> = ctx
             .into_issues()
@@ -932,15 +933,25 @@ impl Validator<'_> {
         if self.errors.len() > errors_before {
             return None;
         }
+        let allow = allow?;
+        let guard = {
+            let allow = allow.clone();
+            Guard::new(move |d| allow.allows(d))
+        };
         Some(ModuleSpec {
             name: m.name.clone(),
             kind: m.kind,
-            allow: allow?,
+            allow,
             idle_timeout,
             max_targets,
             labels,
             destination: m.destination,
-            factory: (m.factory)(m.raw, base_dir.map(Path::to_owned), global.scrape_timeout),
+            factory: (m.factory)(
+                m.raw,
+                base_dir.map(Path::to_owned),
+                global.scrape_timeout,
+                guard,
+            ),
             fingerprint: hasher.finish(),
         })
     }

@@ -79,6 +79,29 @@ pub enum Destination {
     Unix(PathBuf),
 }
 
+/// Judges a destination a collector is about to reach on its own (an HTTP redirect's target): a
+/// module's allow-list must hold for every hop, not only for the address it was given.
+#[derive(Clone)]
+pub struct Guard(Arc<dyn Fn(&Destination) -> bool + Send + Sync>);
+
+impl Guard {
+    /// A guard allowing what `allows` allows.
+    pub fn new(allows: impl Fn(&Destination) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(allows))
+    }
+
+    /// Whether `destination` may be reached.
+    pub fn allows(&self, destination: &Destination) -> bool {
+        (self.0)(destination)
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Guard")
+    }
+}
+
 /// The host part of a [`Destination`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
@@ -236,6 +259,7 @@ pub struct Context<'a> {
     scrape_timeout: Duration,
     issues: Vec<Issue>,
     files: std::hash::DefaultHasher,
+    guard: Option<Guard>,
 }
 
 impl<'a> Context<'a> {
@@ -247,7 +271,21 @@ impl<'a> Context<'a> {
             scrape_timeout,
             issues: Vec::new(),
             files: std::hash::DefaultHasher::new(),
+            guard: None,
         }
+    }
+
+    /// The same context for a module's target: every destination the collector reaches on its own
+    /// must pass `guard`.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// The guard of a module's target; `None` for a configured target, which goes where its config
+    /// says.
+    pub fn guard(&self) -> Option<Guard> {
+        self.guard.clone()
     }
 
     /// `global.scrape_timeout`: kinds that bound server-side work by it (MySQL's statement limit).

@@ -55,6 +55,14 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 /// An HTTP server that counts requests and answers each after `delay`: a target whose collection
 /// is slow enough for concurrent scrapes to overlap, with the count kept on the server side.
 fn slow_http(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    http_server(
+        delay,
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into(),
+    )
+}
+
+/// An HTTP server that answers every request with `response` after `delay`, counting requests.
+fn http_server(delay: Duration, response: String) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -63,6 +71,7 @@ fn slow_http(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let seen = Arc::clone(&seen);
+            let response = response.clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 let mut head = Vec::new();
@@ -74,9 +83,7 @@ fn slow_http(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
                 }
                 seen.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(delay);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                );
+                let _ = stream.write_all(response.as_bytes());
             });
         }
     });
@@ -166,13 +173,24 @@ fn refused_addresses_get_403_and_are_never_connected_to() {
     let bait = TcpListener::bind("127.0.0.1:0").unwrap();
     bait.set_nonblocking(true).unwrap();
     let port = bait.local_addr().unwrap().port();
+    // An allowed address that redirects to a refused one: the redirect is not followed.
+    let (redirector, _) = http_server(
+        Duration::ZERO,
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
     let exporter = start(
         dir.path(),
-        "modules:\n\
-         \x20 db:\n    mysql: {user: exporter, password: s3cr3t-canary}\n    allowed_targets: [10.0.0.0/8]\n\
-         \x20 cache:\n    redis: {password: s3cr3t-canary}\n    allowed_targets: ['*.redis.internal']\n\
+        &format!(
+            "modules:\n\
+         \x20 hop:\n    http: {{}}\n    allowed_targets: ['http://127.0.0.1:{}/']\n\
+         \x20 db:\n    mysql: {{user: exporter, password: s3cr3t-canary}}\n    allowed_targets: [10.0.0.0/8]\n\
+         \x20 cache:\n    redis: {{password: s3cr3t-canary}}\n    allowed_targets: ['*.redis.internal']\n\
          \x20   max_targets: 1\n\
-         \x20 web:\n    http: {}\n    allowed_targets: ['https://status.example.com/']\n",
+         \x20 web:\n    http: {{}}\n    allowed_targets: ['https://status.example.com/']\n",
+            redirector.port()
+        ),
     );
     for (target, module) in [
         (format!("127.0.0.1:{port}"), "db"),
@@ -194,6 +212,28 @@ fn refused_addresses_get_403_and_are_never_connected_to() {
         );
         assert!(!text.contains("s3cr3t-canary"), "{text}");
     }
+    let response = exporter.get(
+        &format!(
+            "/probe?target=http://127.0.0.1:{}/&module=hop",
+            redirector.port()
+        ),
+        &[],
+    );
+    assert_eq!(response.status, 200);
+    assert!(
+        exporter
+            .get("/", &[])
+            .text()
+            .contains("not in the module&#39;s allowed_targets"),
+        "the status page says why"
+    );
+    let text = response.text();
+    assert_eq!(value(&text, "probe_success"), Some(0.0), "{text}");
+    assert_eq!(
+        value(&text, "probe_http_status_code"),
+        Some(302.0),
+        "{text}"
+    );
     std::thread::sleep(Duration::from_millis(200));
     match bait.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -207,7 +247,7 @@ fn refused_addresses_get_403_and_are_never_connected_to() {
     let (code, text) = status("/probe?target=x&module=nope");
     assert_eq!(code, 400, "{text}");
     assert!(
-        text.contains("unknown module \"nope\": the configuration has modules cache, db, web"),
+        text.contains("unknown module \"nope\": the configuration has modules cache, db, hop, web"),
         "{text}"
     );
     let (code, text) = status("/probe?target=mysql://10.0.0.1&module=db");

@@ -94,16 +94,7 @@ impl KindConfig for HttpConfig {
     const CHECK_ADDRESS: &'static str = "https://module-check.invalid/";
 
     fn destination(address: &str) -> Result<Destination, String> {
-        let url = url::Url::parse(address).map_err(|e| format!("invalid URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "unsupported scheme {:?}: expected http or https",
-                url.scheme()
-            ));
-        }
-        let host = url.host_str().ok_or("the URL has no host")?;
-        let port = url.port_or_known_default().ok_or("the URL has no port")?;
-        Destination::net(url.scheme(), host, port, url.path())
+        destination(address)
     }
 
     fn labels(&self) -> &Labels {
@@ -120,6 +111,20 @@ impl KindConfig for HttpConfig {
             }
         }
     }
+}
+
+/// Where an HTTP(S) URL leads: for the allow-list of a module, and of every redirect it follows.
+pub(super) fn destination(address: &str) -> Result<Destination, String> {
+    let url = url::Url::parse(address).map_err(|e| format!("invalid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "unsupported scheme {:?}: expected http or https",
+            url.scheme()
+        ));
+    }
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    Destination::net(url.scheme(), host, port, url.path())
 }
 
 impl HttpConfig {
@@ -215,6 +220,7 @@ impl HttpConfig {
         settings.fail_if_body_not_matches_regexp = patterns(self.fail_if_body_not_matches_regexp);
         settings.body_size_limit = body_size_limit;
         settings.tls = tls;
+        settings.redirect_guard = ctx.guard();
         settings.auth = auth;
         Some(settings)
     }

@@ -48,6 +48,7 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use crate::SettingsError;
+use crate::config::Guard;
 use crate::secret::SecretBytes;
 use crate::tls::TlsVersion;
 
@@ -128,6 +129,8 @@ pub struct HttpSettings {
     pub tls: TlsSettings,
     /// Credentials.
     pub auth: Option<Auth>,
+    /// Where redirects may lead, for a module's target (its allow-list); any host otherwise.
+    pub redirect_guard: Option<Guard>,
 }
 
 impl fmt::Debug for HttpSettings {
@@ -178,6 +181,7 @@ impl HttpSettings {
             body_size_limit: None,
             tls: TlsSettings::default(),
             auth: None,
+            redirect_guard: None,
         }
     }
 }

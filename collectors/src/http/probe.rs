@@ -70,6 +70,16 @@ pub(super) async fn run(c: &HttpCollector, report: &mut Report) -> Result<(), Co
                     endpoint: endpoint.clone(),
                     source: source.into(),
                 })?;
+            if let Some(guard) = &s.redirect_guard {
+                let allowed =
+                    super::config::destination(hop.url.as_str()).is_ok_and(|d| guard.allows(&d));
+                if !allowed {
+                    return Err(CollectError::Check(format!(
+                        "redirect to {} refused: not in the module's allowed_targets",
+                        self::endpoint(&hop.url)
+                    )));
+                }
+            }
             report.redirects += 1;
             continue;
         }
