@@ -95,15 +95,16 @@ fn exposition_response(batches: Vec<Batch>) -> HttpResponse {
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
-    let generation = state.current();
-    let budget = generation.engine.budget(timeout_header(&req));
-    let mut batches = generation
-        .engine
-        .scrape(Selection::All, budget)
-        .await
-        .unwrap_or_default();
-    batches.push(state.self_metrics(budget));
-    exposition_response(batches)
+    let budget = state.current().engine.budget(timeout_header(&req));
+    match state.into_inner().metrics_body(budget).await {
+        Some(body) => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, exposition::CONTENT_TYPE))
+            .body(body),
+        None => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "building the response failed; see the exporter's log\n".into(),
+        ),
+    }
 }
 
 /// `/probe?target=<configured name>`, or `/probe?target=<address>&module=<name>` for targets that

@@ -6,16 +6,23 @@
 //! what is unchanged (collectors and their connections, module pools), swaps it in, and closes what
 //! the old generation had that the new one dropped once nothing uses it any more.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_web::web::Bytes;
 use fanout_collectors::Families;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 use prometheus::Registry;
 
 use crate::config::{Config, ConfigErrors};
-use crate::exposition::Batch;
+use crate::exposition::{self, Batch};
 use crate::modules::Module;
-use crate::scrape::{Engine, Target};
+use crate::scrape::{Engine, Selection, Target};
+
+/// A `/metrics` response being built, which identical requests arriving meanwhile share.
+type SharedBody = Shared<BoxFuture<'static, Option<Bytes>>>;
 
 /// Re-reads the configuration from where it first came from.
 pub type Loader = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
@@ -58,6 +65,8 @@ pub struct State {
     status: Mutex<ReloadStatus>,
     pub(super) telemetry_path: String,
     process: Registry,
+    /// `/metrics` responses in flight, by budget in microseconds.
+    responses: Mutex<HashMap<u128, SharedBody>>,
 }
 
 impl State {
@@ -98,6 +107,7 @@ impl State {
             }),
             telemetry_path,
             process,
+            responses: Mutex::default(),
         }
     }
 
@@ -169,6 +179,61 @@ impl State {
         tracing::info!("{message}");
         tokio::spawn(retire(retired, drain));
         Ok(message)
+    }
+
+    /// The `/metrics` body for a scrape with `budget`. Requests that arrive while one with the same
+    /// budget is being collected and encoded share its body: with two Prometheus replicas and a
+    /// dashboard, or 64 clients at once, the exporter does the work once instead of queuing every
+    /// client behind the CPU cost of merging and encoding the same samples again. The work runs as
+    /// its own task, so it finishes even when the request that started it goes away.
+    pub(super) fn metrics_body(self: &Arc<Self>, budget: Duration) -> SharedBody {
+        let key = budget.as_micros();
+        let mut running = self
+            .responses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(body) = running.get(&key) {
+            return body.clone();
+        }
+        let state = Arc::clone(self);
+        let task = actix_web::rt::spawn(async move {
+            let generation = state.current();
+            let mut batches = generation
+                .engine
+                .scrape(Selection::All, budget)
+                .await
+                .unwrap_or_default();
+            batches.push(state.self_metrics(budget));
+            let body = Bytes::from(exposition::encode(&exposition::merge(batches)));
+            state
+                .responses
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            body
+        });
+        let weak = Arc::downgrade(self);
+        let body = async move {
+            match task.await {
+                Ok(body) => Some(body),
+                Err(error) => {
+                    // Only a bug gets here; free the slot so the next request starts afresh.
+                    tracing::error!(%error, "building the /metrics response failed");
+                    if let Some(state) = weak.upgrade() {
+                        state
+                            .responses
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&key);
+                    }
+                    None
+                }
+            }
+        }
+        .boxed()
+        .shared();
+        running.insert(key, body.clone());
+        body
     }
 
     /// Close the pooled dynamic targets that have been idle for longer than their module allows.

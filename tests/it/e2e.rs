@@ -221,13 +221,13 @@ fn probe_serves_one_target_without_a_target_label() {
     assert_eq!(r.status, 400);
     assert_eq!(
         r.text(),
-        "missing parameter \"target\" (the name of a configured target)\n"
+        "missing parameter \"target\" (the name of a configured target, or an address with \"module\")\n"
     );
     let r = s.exporter.get("/probe?target=nope", &[]);
     assert_eq!(r.status, 400);
     assert_eq!(
         r.text(),
-        "unknown target \"nope\": not in the configuration\n"
+        "unknown target \"nope\": not in the configuration (to probe an address, add &module=<name>)\n"
     );
 }
 
