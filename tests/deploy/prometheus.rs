@@ -25,6 +25,8 @@ use crate::support::{self, Exporter};
 // mariadb_server and redis_server each load their own copy.
 use fanout_testkit::watched;
 
+/// The service discovery jobs (file_sd and Kubernetes) against the exporter's modules.
+mod discovery;
 /// The Prometheus runner, which the Kubernetes monitor checks use too.
 pub mod server;
 /// The HTTP and HTTPS targets.
