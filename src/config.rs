@@ -28,6 +28,12 @@ use regex::Regex;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use std::hash::{Hash, Hasher};
+
+use figment::value::Value;
+
+use crate::modules::allow::AllowList;
+use crate::modules::{Factory, ModuleSpec};
 use crate::scrape::{Global, MAX_BUDGET, MIN_BUDGET, Target};
 
 /// Prefix of environment variables that override the file; `__` separates nesting levels.
@@ -89,6 +95,8 @@ pub struct Config {
     pub global: Global,
     /// Targets sorted by name.
     pub targets: Vec<Target>,
+    /// Modules sorted by name, for `/probe?target=<address>&module=<name>`.
+    pub modules: Vec<ModuleSpec>,
 }
 
 impl fmt::Debug for Config {
@@ -99,6 +107,10 @@ impl fmt::Debug for Config {
             .field(
                 "targets",
                 &self.targets.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "modules",
+                &self.modules.iter().map(|m| &m.name).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -132,6 +144,17 @@ impl Config {
                 t.kind(),
                 t.collector.endpoint(),
                 labels(t.labels.iter().map(|(k, v)| (k, v))),
+            ));
+        }
+        for m in &self.modules {
+            text.push_str(&format!(
+                "module {} ({}) allowed_targets: {} idle_timeout={} max_targets={} labels: {}\n",
+                m.name,
+                m.kind.name,
+                m.allow,
+                humantime::format_duration(m.idle_timeout),
+                m.max_targets,
+                labels(m.labels.iter().map(|(k, v)| (k, v))),
             ));
         }
         text
@@ -200,6 +223,21 @@ pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors
 struct Layered {
     global: RawGlobal,
     targets: Vec<Pending>,
+    modules: Vec<PendingModule>,
+}
+
+/// One module, deserialized by its kind with a placeholder address, waiting for validation.
+struct PendingModule {
+    kind: &'static Kind,
+    name: String,
+    common: modules::Common,
+    labels: Labels,
+    /// Builds the placeholder collector, which checks the module's settings (files, TLS material).
+    check: Build,
+    /// The kind block as layered, from which each probed address gets its own collector.
+    raw: Value,
+    destination: fn(&str) -> Result<fanout_collectors::config::Destination, String>,
+    factory: fn(Value, Option<PathBuf>, Duration) -> Factory,
 }
 
 /// One target's config, deserialized by its kind, waiting for the names of all targets to be checked.
@@ -208,6 +246,8 @@ struct Pending {
     name: String,
     labels: Labels,
     build: Build,
+    /// The entry as layered, for the fingerprint a reload compares.
+    raw: Option<Value>,
 }
 
 /// A kind's [`KindConfig::build`] for one target, with its config inside.
@@ -247,12 +287,35 @@ impl Layered {
         struct Extract<'a> {
             figment: &'a Figment,
             targets: Vec<Pending>,
+            modules: Vec<PendingModule>,
             errors: Vec<figment::Error>,
         }
         impl Visitor for Extract<'_> {
             fn kind<K: KindConfig>(&mut self) {
                 match self.figment.extract_lossy::<Section<K>>() {
-                    Ok(section) => self.targets.extend(section.0.into_iter().map(pending)),
+                    Ok(section) => {
+                        let raw = raw_entries(self.figment, &[K::KIND.name]);
+                        self.targets
+                            .extend(section.0.into_iter().map(|(name, config)| {
+                                let raw = raw.get(&name).cloned();
+                                pending(name, config, raw)
+                            }));
+                    }
+                    Err(e) => self.errors.push(e),
+                }
+                match self.figment.extract_lossy::<modules::Section<K>>() {
+                    Ok(section) => {
+                        let raw = raw_entries(self.figment, &["modules"]);
+                        for (name, entry) in section.0 {
+                            let block = raw
+                                .get(&name)
+                                .and_then(|m| m.as_dict())
+                                .and_then(|d| d.get(K::KIND.name))
+                                .cloned()
+                                .unwrap_or_else(|| Value::from(figment::value::Dict::new()));
+                            self.modules.push(pending_module(name, entry, block));
+                        }
+                    }
                     Err(e) => self.errors.push(e),
                 }
             }
@@ -260,14 +323,17 @@ impl Layered {
         let mut kinds = Extract {
             figment,
             targets: Vec::new(),
+            modules: Vec::new(),
             errors: Vec::new(),
         };
         registry::each_kind(&mut kinds);
-        errors.extend(kinds.errors.into_iter().flat_map(to_errors));
+        // Every kind's pass reads every module, so a module's own mistake is reported once per kind.
+        errors.extend(unique(kinds.errors.into_iter().flat_map(to_errors)));
         if errors.is_empty() {
             Ok(Self {
                 global,
                 targets: kinds.targets,
+                modules: kinds.modules,
             })
         } else {
             Err(ConfigErrors(errors))
@@ -275,23 +341,127 @@ impl Layered {
     }
 }
 
-fn pending<K: KindConfig>((name, config): (String, K)) -> Pending {
+fn pending<K: KindConfig>(name: String, config: K, raw: Option<Value>) -> Pending {
     Pending {
         kind: K::KIND,
         name,
         labels: config.labels().clone(),
         build: Box::new(move |ctx| config.build(ctx)),
+        raw,
     }
 }
 
-/// Whether `key` names a top-level section: `global` or a registered kind.
+fn pending_module<K: KindConfig>(
+    name: String,
+    entry: modules::Entry<K>,
+    raw: Value,
+) -> PendingModule {
+    let config = entry.config;
+    PendingModule {
+        kind: K::KIND,
+        name,
+        common: entry.common,
+        labels: config.labels().clone(),
+        check: Box::new(move |ctx| config.build(ctx)),
+        raw,
+        destination: K::destination,
+        factory: factory::<K>,
+    }
+}
+
+/// The entries below `path` (a kind's section, `modules`) as layered, by name.
+fn raw_entries(figment: &Figment, path: &[&str]) -> BTreeMap<String, Value> {
+    let mut value = figment.find_value(path[0]).ok();
+    for key in &path[1..] {
+        value = value
+            .and_then(|v| v.into_dict())
+            .and_then(|mut d| d.remove(*key));
+    }
+    value
+        .and_then(|v| v.into_dict())
+        .map(|d| d.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// How a module of kind `K` builds a collector for a probed address: its kind block with the address
+/// added, extracted as leniently as the file was, validated and built by the kind. Secret files are
+/// read afresh for every new address.
+fn factory<K: KindConfig>(
+    raw: Value,
+    base_dir: Option<PathBuf>,
+    scrape_timeout: Duration,
+) -> Factory {
+    Arc::new(move |address: &str| {
+        let mut block = raw.as_dict().cloned().unwrap_or_default();
+        block.insert(K::ADDRESS_KEY.to_owned(), Value::from(address.to_owned()));
+        let config = Figment::from(Serialized::defaults(block))
+            .extract_lossy::<K>()
+            .map_err(|e| redact(&e.to_string()))?;
+        let mut ctx = Context::new(base_dir.as_deref(), scrape_timeout);
+        let collector = config.build(&mut ctx);
+        let issues: Vec<String> = ctx
+            .into_issues()
+            .into_iter()
+            .map(|i| {
+                let path = i.path.join(".");
+                if path.is_empty() {
+                    i.message
+                } else {
+                    format!("{path}: {}", i.message)
+                }
+            })
+            .collect();
+        match collector {
+            Some(c) if issues.is_empty() => Ok(c),
+            _ => Err(issues.join("; ")),
+        }
+    })
+}
+
+/// A digest of a layered value, in key order, leaving out the top-level keys in `skip`.
+fn digest(value: &Value, skip: &[&str], hasher: &mut impl Hasher) {
+    match value {
+        Value::Dict(_, dict) => {
+            0u8.hash(hasher);
+            for (key, v) in dict.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+                key.hash(hasher);
+                digest(v, &[], hasher);
+            }
+        }
+        Value::Array(_, items) => {
+            1u8.hash(hasher);
+            items.len().hash(hasher);
+            for v in items {
+                digest(v, &[], hasher);
+            }
+        }
+        Value::String(_, s) => (2u8, s).hash(hasher),
+        Value::Char(_, c) => (3u8, c).hash(hasher),
+        Value::Bool(_, b) => (4u8, b).hash(hasher),
+        Value::Num(_, n) => (5u8, format!("{n:?}")).hash(hasher),
+        Value::Empty(_, e) => (6u8, format!("{e:?}")).hash(hasher),
+    }
+}
+
+/// The errors without repeats, in the order first found.
+fn unique(errors: impl IntoIterator<Item = ConfigError>) -> Vec<ConfigError> {
+    let mut out: Vec<ConfigError> = Vec::new();
+    for e in errors {
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Whether `key` names a top-level section: `global`, `modules` or a registered kind.
 fn is_section(key: &str) -> bool {
-    key == "global" || registry::kinds().iter().any(|k| k.name == key)
+    key == "global" || key == "modules" || registry::kinds().iter().any(|k| k.name == key)
 }
 
 /// The message for a top-level key that names no section, listing those that exist.
 fn unknown_section(key: &str) -> String {
-    let mut expected = vec!["`global`".to_owned()];
+    let mut expected = vec!["`global`".to_owned(), "`modules`".to_owned()];
     expected.extend(registry::kinds().iter().map(|k| format!("`{}`", k.name)));
     format!(
         "unknown field `{key}`, expected one of {}",
@@ -458,6 +628,9 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
             if let Err(e) = serde_yaml::from_str::<Section<K>>(self.text) {
                 self.errors.push(e);
             }
+            if let Err(e) = serde_yaml::from_str::<modules::Section<K>>(self.text) {
+                self.errors.push(e);
+            }
         }
     }
     let mut check = Check {
@@ -465,7 +638,8 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
         errors: Vec::new(),
     };
     registry::each_kind(&mut check);
-    errors.extend(check.errors.into_iter().map(at));
+    // Every kind's pass reads every module, so a module's own mistake is reported once per kind.
+    errors.extend(unique(check.errors.into_iter().map(at)));
     if errors.is_empty() {
         Ok(())
     } else {
@@ -623,32 +797,153 @@ fn validate(
         let own = v.labels(&[kind, &t.name, "labels"], &t.labels);
         let mut ctx = Context::new(base_dir, global.scrape_timeout);
         let collector = (t.build)(&mut ctx);
-        for issue in ctx.into_issues() {
-            let mut path = vec![kind, t.name.as_str()];
-            path.extend(issue.path.iter().map(String::as_str));
-            if issue.near {
-                v.error_near(&path, issue.message);
-            } else {
-                v.error(&path, issue.message);
-            }
+        let mut hasher = std::hash::DefaultHasher::new();
+        (kind, global.scrape_timeout, base_dir, ctx.files_digest()).hash(&mut hasher);
+        if let Some(raw) = &t.raw {
+            // Labels are applied by the engine: changing them needs no new connection.
+            digest(raw, &["labels"], &mut hasher);
         }
+        v.issues(&[kind, t.name.as_str()], ctx);
         if let Some(collector) = collector {
-            targets.push(Target::new(
-                t.name,
-                merge_labels(&global_labels, own),
-                collector,
-            ));
+            targets.push(
+                Target::new(t.name, merge_labels(&global_labels, own), collector)
+                    .with_fingerprint(hasher.finish()),
+            );
         }
     }
+    let mut modules: Vec<ModuleSpec> = layered
+        .modules
+        .into_iter()
+        .filter_map(|m| v.module(m, &global, &global_labels, base_dir))
+        .collect();
     if !v.errors.is_empty() {
         return Err(ConfigErrors(v.errors));
     }
     targets.sort_by(|a, b| a.name.cmp(&b.name));
+    modules.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Config {
         source: source.to_owned(),
         global,
         targets,
+        modules,
     })
+}
+
+/// Bounds of `idle_timeout`: shorter than a second would close connections between two scrapes of
+/// any sane interval; longer than a day keeps departed targets' connections for no reason.
+const IDLE_TIMEOUT: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(86_400);
+
+/// Upper bound of `max_targets`.
+const MAX_TARGETS: usize = 100_000;
+
+impl Validator<'_> {
+    /// Record a kind's issues, below `prefix`.
+    fn issues(&mut self, prefix: &[&str], ctx: Context<'_>) {
+        for issue in ctx.into_issues() {
+            let mut path = prefix.to_vec();
+            path.extend(issue.path.iter().map(String::as_str));
+            if issue.near {
+                self.error_near(&path, issue.message);
+            } else {
+                self.error(&path, issue.message);
+            }
+        }
+    }
+
+    fn module(
+        &mut self,
+        m: PendingModule,
+        global: &Global,
+        global_labels: &BTreeMap<String, String>,
+        base_dir: Option<&Path>,
+    ) -> Option<ModuleSpec> {
+        let (name, kind) = (m.name.as_str(), m.kind.name);
+        let errors_before = self.errors.len();
+        if !is_valid_name(name) {
+            self.error(
+                &["modules", name],
+                "invalid module name: expected [A-Za-z0-9_.-]+",
+            );
+        }
+        let allow = match &m.common.allowed_targets {
+            None => {
+                self.error_near(
+                    &["modules", name, "allowed_targets"],
+                    "missing: list the addresses this module may probe (CIDRs such as 10.0.0.0/8, \
+                     host-name globs such as *.svc.cluster.local, URL prefixes); nothing is allowed by default",
+                );
+                None
+            }
+            Some(rules) if rules.is_empty() => {
+                self.error(
+                    &["modules", name, "allowed_targets"],
+                    "empty: list at least one address rule; nothing is allowed by default",
+                );
+                None
+            }
+            Some(rules) => match AllowList::parse(rules) {
+                Ok(list) => Some(list),
+                Err((index, why)) => {
+                    let index = index.to_string();
+                    self.error(&["modules", name, "allowed_targets", &index], why);
+                    None
+                }
+            },
+        };
+        let idle_timeout = m
+            .common
+            .idle_timeout
+            .unwrap_or(modules::DEFAULT_IDLE_TIMEOUT);
+        if !IDLE_TIMEOUT.contains(&idle_timeout) {
+            self.error(
+                &["modules", name, "idle_timeout"],
+                format!(
+                    "must be between {} and {}",
+                    humantime::format_duration(*IDLE_TIMEOUT.start()),
+                    humantime::format_duration(*IDLE_TIMEOUT.end())
+                ),
+            );
+        }
+        let max_targets = m.common.max_targets.unwrap_or(modules::DEFAULT_MAX_TARGETS);
+        if !(1..=MAX_TARGETS).contains(&max_targets) {
+            self.error(
+                &["modules", name, "max_targets"],
+                format!("must be between 1 and {MAX_TARGETS}"),
+            );
+        }
+        let own = self.labels(&["modules", name, kind, "labels"], &m.labels);
+        let labels = merge_labels(global_labels, own);
+        let mut ctx = Context::new(base_dir, global.scrape_timeout);
+        let checked = (m.check)(&mut ctx);
+        let mut hasher = std::hash::DefaultHasher::new();
+        (kind, global.scrape_timeout, base_dir, ctx.files_digest()).hash(&mut hasher);
+        (
+            &m.common.allowed_targets,
+            idle_timeout,
+            max_targets,
+            &labels,
+        )
+            .hash(&mut hasher);
+        digest(&m.raw, &[], &mut hasher);
+        self.issues(&["modules", name, kind], ctx);
+        // The placeholder collector only proved the settings; it never connected.
+        drop(checked);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(ModuleSpec {
+            name: m.name.clone(),
+            kind: m.kind,
+            allow: allow?,
+            idle_timeout,
+            max_targets,
+            labels,
+            destination: m.destination,
+            factory: (m.factory)(m.raw, base_dir.map(Path::to_owned), global.scrape_timeout),
+            fingerprint: hasher.finish(),
+        })
+    }
 }
 
 fn merge_labels(
@@ -662,6 +957,7 @@ fn merge_labels(
 
 mod env;
 mod locate;
+mod modules;
 
 use env::EnvLayer;
 use locate::{key_path, locate};

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod exposition;
 pub mod healthcheck;
+pub mod modules;
 pub mod scrape;
 pub mod server;
 pub mod telemetry;

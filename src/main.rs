@@ -9,8 +9,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use fanout_exporter::cli::{self, Cli, Command};
 use fanout_exporter::config::{self, Config, FlagOverrides, Input};
-use fanout_exporter::scrape::Engine;
-use fanout_exporter::server::{self, State};
+use fanout_exporter::server::{self, Generation, Loader, State};
 use fanout_exporter::telemetry;
 
 fn main() -> ExitCode {
@@ -88,16 +87,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         address = %local,
         "listening"
     );
-    let summary = config.summary();
-    let engine = Engine::new(&config.global, config.targets);
-    let state = Arc::new(State::new(
-        engine,
-        cli.telemetry_path,
-        config.source,
-        summary,
-    ));
+    // A reload reads the same input again: the file (or, without one, the embedded default for the
+    // port actually bound).
+    let input = match &cli.config_file {
+        Some(path) => Input::File(path.clone()),
+        None => Input::Text(fanout_exporter::cli::embedded_default(local.port())),
+    };
+    let loader: Loader = Arc::new(move || config::load(&input, &flags));
+    let state = Arc::new(
+        State::of(Generation::from_config(config), cli.telemetry_path).with_loader(loader),
+    );
     actix_web::rt::System::new()
-        .block_on(server::run(state, listener, shutdown_signal()))
+        .block_on(async {
+            actix_web::rt::spawn(reload_on_hangup(Arc::clone(&state)));
+            server::run(state, listener, shutdown_signal()).await
+        })
         .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -131,6 +135,20 @@ fn report_config_errors(errors: &config::ConfigErrors) -> ExitCode {
 
 fn print_summary(config: &Config) {
     print!("configuration OK\n{}", config.summary());
+}
+
+/// Reload the configuration on every SIGHUP, as Prometheus does; a bad file keeps the running one.
+async fn reload_on_hangup(state: Arc<State>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload with POST /-/reload");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!(signal = "SIGHUP", "received");
+        // The outcome is logged by the reload itself.
+        let _ = state.reload().await;
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT; both drain in-flight scrapes.

@@ -13,11 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use fanout_collectors::{CollectError, Collector, Families, Outcome};
 use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use prometheus::proto::MetricFamily;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::exposition::Batch;
+use crate::modules::{Module, Refusal};
 
 /// Lowest budget we ever run with, whatever the header says: below this nothing useful finishes.
 pub const MIN_BUDGET: Duration = Duration::from_millis(100);
@@ -42,16 +44,32 @@ pub struct Global {
     pub labels: BTreeMap<String, String>,
 }
 
-/// One configured target, ready to collect.
+/// One target, ready to collect: configured, or created by a module for a `/probe` address.
 #[derive(Clone)]
 pub struct Target {
-    /// Configured name; the `target` label on `/metrics`.
+    /// Configured name (the `target` label on `/metrics`); a dynamic target's endpoint.
     pub name: String,
     /// Global labels merged with the target's own (the target's win), sorted by name.
     pub labels: Vec<(String, String)>,
     /// The collector bound to this target.
     pub collector: Arc<dyn Collector>,
+    fingerprint: u64,
     last: Arc<Mutex<Option<LastScrape>>>,
+    running: Arc<Mutex<Option<Running>>>,
+}
+
+/// A collection in flight, which every scrape of the same target that arrives meanwhile awaits
+/// instead of starting its own.
+type Running = Shared<BoxFuture<'static, Arc<Collected>>>;
+
+/// One finished collection, shared by the scrapes that awaited it.
+#[derive(Debug)]
+struct Collected {
+    families: Vec<MetricFamily>,
+    up: bool,
+    succeeded: bool,
+    /// Time spent collecting, without the wait for a concurrency slot.
+    elapsed: Duration,
 }
 
 /// The latest collection of a target, through `/metrics` or `/probe`, kept for the status page: an
@@ -77,8 +95,17 @@ impl Target {
             name,
             labels,
             collector,
+            fingerprint: 0,
             last: Arc::default(),
+            running: Arc::default(),
         }
+    }
+
+    /// The same target with the digest of what its collector was built from: a reload keeps the
+    /// running collector (and its connections) of a target whose kind, name and digest are unchanged.
+    pub fn with_fingerprint(mut self, fingerprint: u64) -> Self {
+        self.fingerprint = fingerprint;
+        self
     }
 
     /// The kind's name (`http`, `mysql`, `redis`).
@@ -92,6 +119,23 @@ impl Target {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Whether anything but its owner holds the collector (a scrape in flight).
+    pub fn in_use(&self) -> bool {
+        Arc::strong_count(&self.collector) > 1
+    }
+
+    /// Whether `old`, from the configuration being replaced, is this target unchanged.
+    fn same_as(&self, old: &Target) -> bool {
+        self.name == old.name && self.kind() == old.kind() && self.fingerprint == old.fingerprint
+    }
+
+    /// Keep `old`'s collector, connections, latest scrape and collection in flight.
+    fn keep(&mut self, old: &Target) {
+        self.collector = Arc::clone(&old.collector);
+        self.last = Arc::clone(&old.last);
+        self.running = Arc::clone(&old.running);
     }
 
     fn record(&self, scrape: LastScrape) {
@@ -109,9 +153,19 @@ pub enum Selection<'a> {
     Probe(&'a str),
 }
 
-/// The fan-out engine, shared by all request handlers.
+/// Why a `/probe` of an address through a module collected nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeError {
+    /// No module of that name.
+    UnknownModule(String),
+    /// The module refused the address.
+    Refused(Refusal),
+}
+
+/// The fan-out engine of one configuration, shared by all request handlers.
 pub struct Engine {
     targets: Vec<Target>,
+    modules: BTreeMap<String, Module>,
     limiter: Arc<Semaphore>,
     scrape_timeout: Duration,
     timeout_offset: Duration,
@@ -122,15 +176,69 @@ impl Engine {
     pub fn new(global: &Global, targets: Vec<Target>) -> Self {
         Self {
             targets,
+            modules: BTreeMap::new(),
             limiter: Arc::new(Semaphore::new(global.max_concurrency.max(1))),
             scrape_timeout: global.scrape_timeout,
             timeout_offset: global.timeout_offset,
         }
     }
 
+    /// The same engine with the configured modules.
+    pub fn with_modules(mut self, modules: Vec<Module>) -> Self {
+        self.modules = modules
+            .into_iter()
+            .map(|m| (m.name().to_owned(), m))
+            .collect();
+        self
+    }
+
     /// The configured targets, sorted by name.
     pub fn targets(&self) -> &[Target] {
         &self.targets
+    }
+
+    /// The configured modules, by name.
+    pub fn modules(&self) -> impl Iterator<Item = &Module> {
+        self.modules.values()
+    }
+
+    /// Take over what is unchanged from `old`, the engine this one replaces on a reload: the
+    /// collectors (and so the connections) of targets whose name, kind and fingerprint are equal, and
+    /// the pools of unchanged modules. Returns the targets `old` had that this engine does not keep,
+    /// for the caller to close once scrapes that started on `old` are done.
+    pub fn adopt(&mut self, old: &Engine) -> Vec<Target> {
+        let mut retired = Vec::new();
+        for previous in &old.targets {
+            match self.targets.iter_mut().find(|t| t.same_as(previous)) {
+                Some(kept) => kept.keep(previous),
+                None => retired.push(previous.clone()),
+            }
+        }
+        for previous in old.modules.values() {
+            match self.modules.get(previous.name()) {
+                Some(m)
+                    if m.kind() == previous.kind() && m.fingerprint() == previous.fingerprint() =>
+                {
+                    m.adopt(previous);
+                }
+                _ => retired.extend(previous.drain()),
+            }
+        }
+        retired
+    }
+
+    /// Close the pooled dynamic targets idle for longer than their module's `idle_timeout`;
+    /// returns them so the caller can close their connections.
+    pub fn sweep(&self) -> Vec<Target> {
+        let now = std::time::Instant::now();
+        self.modules.values().flat_map(|m| m.sweep(now)).collect()
+    }
+
+    /// Every target this engine holds: configured ones and the live dynamic ones.
+    pub fn all_targets(&self) -> Vec<Target> {
+        let mut all = self.targets.clone();
+        all.extend(self.modules.values().flat_map(Module::targets));
+        all
     }
 
     /// The budget of a scrape: the configured `scrape_timeout`, lowered to Prometheus'
@@ -142,9 +250,7 @@ impl Engine {
     /// Collect the selected targets within `budget` and return their families, not yet merged.
     /// `None` when a probe names a target that is not configured.
     pub async fn scrape(&self, selection: Selection<'_>, budget: Duration) -> Option<Vec<Batch>> {
-        let now = Instant::now();
-        // Config bounds scrape_timeout, so this cannot overflow; a far deadline is the safe fallback.
-        let deadline = now.checked_add(budget).unwrap_or(now + MAX_BUDGET);
+        let deadline = deadline(budget);
         let selected: Vec<&Target> = match selection {
             Selection::All => self.targets.iter().collect(),
             Selection::Probe(name) => vec![self.targets.iter().find(|t| t.name == name)?],
@@ -156,6 +262,24 @@ impl Engine {
         Some(futures_util::future::join_all(runs).await)
     }
 
+    /// Collect `address` with the module `module` within `budget`, as `/probe?target=&module=` does.
+    pub async fn probe(
+        &self,
+        module: &str,
+        address: &str,
+        budget: Duration,
+    ) -> Result<Batch, ProbeError> {
+        let deadline = deadline(budget);
+        let module = self
+            .modules
+            .get(module)
+            .ok_or_else(|| ProbeError::UnknownModule(module.to_owned()))?;
+        let target = module
+            .target(address, std::time::Instant::now())
+            .map_err(ProbeError::Refused)?;
+        Ok(self.collect_one(&target, deadline, budget, false).await)
+    }
+
     async fn collect_one(
         &self,
         target: &Target,
@@ -163,60 +287,31 @@ impl Engine {
         budget: Duration,
         label_target: bool,
     ) -> Batch {
-        // The duration covers the collection itself, not the wait for a concurrency slot.
-        let started = std::cell::Cell::new(None::<Instant>);
-        let run = async {
-            let _permit = self
-                .limiter
-                .acquire()
-                .await
-                .map_err(|_| CollectError::Internal("concurrency limiter closed".into()))?;
-            started.set(Some(Instant::now()));
-            AssertUnwindSafe(target.collector.collect(deadline))
-                .catch_unwind()
-                .await
-                .map_err(|panic| CollectError::Internal(panic_message(&panic)))
+        let running = self.join_or_start(target, deadline, budget);
+        // A scrape that joined a collection started earlier still keeps its own deadline. The
+        // collection itself ends by its deadline plus GRACE, so the scrape that started it always
+        // gets its result (and the status page its record) before this wait gives up.
+        let collected = match tokio::time::timeout_at(deadline + 2 * GRACE, running).await {
+            Ok(collected) => collected,
+            Err(_) => Arc::new(Collected::nothing(budget)),
         };
-        let outcome = match tokio::time::timeout_at(deadline + GRACE, run).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(error)) => Outcome::down(Vec::new(), error),
-            Err(_) => Outcome::down(Vec::new(), CollectError::Timeout(budget)),
-        };
-        let elapsed = started.get().map_or(Duration::ZERO, |s| s.elapsed());
         let kind = target.collector.kind();
-        for error in &outcome.errors {
-            tracing::warn!(
-                target_name = %target.name,
-                collector = kind.name,
-                class = error.class(),
-                %error,
-                "target scrape failed"
-            );
-        }
-        let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
-        target.record(LastScrape {
-            finished: SystemTime::now(),
-            duration: elapsed,
-            up: outcome.up,
-            succeeded: outcome.succeeded(),
-            error: (!errors.is_empty()).then(|| redact(&errors.join("; "))),
-        });
         let gauge = |yes: bool| if yes { 1.0 } else { 0.0 };
         let mut own = Families::new();
         own.gauge(kind.up_metric, kind.up_help)
-            .set(&[], gauge(outcome.up));
+            .set(&[], gauge(collected.up));
         own.gauge(
             "fanout_exporter_scrape_success",
             "Whether the collector of a target finished without error within the scrape deadline (1) or not (0).",
         )
-        .set(&[("collector", kind.name)], gauge(outcome.succeeded()));
+        .set(&[("collector", kind.name)], gauge(collected.succeeded));
         own.gauge(
             "fanout_exporter_scrape_duration_seconds",
             "Wall time spent collecting a target during this scrape, without waiting for a concurrency slot.",
         )
-        .set(&[("collector", kind.name)], elapsed.as_secs_f64());
+        .set(&[("collector", kind.name)], collected.elapsed.as_secs_f64());
         let mut families: Vec<MetricFamily> = own.finish();
-        families.extend(outcome.families);
+        families.extend(collected.families.iter().cloned());
 
         let mut labels = Vec::with_capacity(target.labels.len() + 1);
         if label_target {
@@ -229,6 +324,119 @@ impl Engine {
             families,
         }
     }
+
+    /// The collection of `target` in flight, or a new one. The collection runs as its own task, so it
+    /// finishes (and is recorded for the status page) even when the scrape that started it gives up.
+    fn join_or_start(&self, target: &Target, deadline: Instant, budget: Duration) -> Running {
+        let mut slot = target
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = slot.as_ref() {
+            return running.clone();
+        }
+        let task = tokio::spawn(collect(
+            target.clone(),
+            Arc::clone(&self.limiter),
+            deadline,
+            budget,
+        ));
+        let slot_again = Arc::clone(&target.running);
+        let running = async move {
+            match task.await {
+                Ok(collected) => collected,
+                Err(error) => {
+                    // Only a bug gets here (the task catches collector panics); free the slot so the
+                    // next scrape starts afresh.
+                    tracing::error!(%error, "collection task failed");
+                    *slot_again.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                    Arc::new(Collected::nothing(Duration::ZERO))
+                }
+            }
+        }
+        .boxed()
+        .shared();
+        *slot = Some(running.clone());
+        running
+    }
+}
+
+impl Collected {
+    /// No families, down: what a scrape reports when it got no collection by its deadline.
+    fn nothing(elapsed: Duration) -> Self {
+        Self {
+            families: Vec::new(),
+            up: false,
+            succeeded: false,
+            elapsed,
+        }
+    }
+}
+
+/// The deadline `budget` from now.
+fn deadline(budget: Duration) -> Instant {
+    let now = Instant::now();
+    // Config bounds scrape_timeout, so this cannot overflow; a far deadline is the safe fallback.
+    now.checked_add(budget).unwrap_or(now + MAX_BUDGET)
+}
+
+/// One collection of `target`: wait for a concurrency slot, collect by `deadline` whatever the
+/// collector does (error, hang, panic), log and record the outcome, and free the target's slot for
+/// the next collection.
+async fn collect(
+    target: Target,
+    limiter: Arc<Semaphore>,
+    deadline: Instant,
+    budget: Duration,
+) -> Arc<Collected> {
+    // The duration covers the collection itself, not the wait for a concurrency slot.
+    let started = std::sync::OnceLock::<Instant>::new();
+    let run = async {
+        let _permit = limiter
+            .acquire()
+            .await
+            .map_err(|_| CollectError::Internal("concurrency limiter closed".into()))?;
+        let _ = started.set(Instant::now());
+        AssertUnwindSafe(target.collector.collect(deadline))
+            .catch_unwind()
+            .await
+            .map_err(|panic| CollectError::Internal(panic_message(&panic)))
+    };
+    let outcome = match tokio::time::timeout_at(deadline + GRACE, run).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(error)) => Outcome::down(Vec::new(), error),
+        Err(_) => Outcome::down(Vec::new(), CollectError::Timeout(budget)),
+    };
+    let elapsed = started.get().map_or(Duration::ZERO, |s| s.elapsed());
+    let kind = target.collector.kind();
+    for error in &outcome.errors {
+        tracing::warn!(
+            target_name = %target.name,
+            collector = kind.name,
+            class = error.class(),
+            %error,
+            "target scrape failed"
+        );
+    }
+    let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    target.record(LastScrape {
+        finished: SystemTime::now(),
+        duration: elapsed,
+        up: outcome.up,
+        succeeded: outcome.succeeded(),
+        error: (!errors.is_empty()).then(|| redact(&errors.join("; "))),
+    });
+    let collected = Arc::new(Collected {
+        up: outcome.up,
+        succeeded: outcome.succeeded(),
+        families: outcome.families,
+        elapsed,
+    });
+    *target
+        .running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = None;
+    collected
 }
 
 /// The budget rule (exporter-conventions §2): the header minus the offset, bounded by the configured

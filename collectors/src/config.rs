@@ -31,6 +31,21 @@ pub trait KindConfig: DeserializeOwned + 'static {
     /// The kind: its section name, up metric and its HELP.
     const KIND: &'static Kind;
 
+    /// The key that holds a target's address (`url`, `address`). A module (settings shared by many
+    /// targets that Prometheus' service discovery names) leaves it out; each `/probe?target=`
+    /// supplies it.
+    const ADDRESS_KEY: &'static str;
+
+    /// An address in the kind's syntax, used only to check a module's settings when the config is
+    /// loaded (building a collector never connects). A reserved `.invalid` name, so nothing could
+    /// answer it even by mistake.
+    const CHECK_ADDRESS: &'static str;
+
+    /// Where `address` points, parsed the way the kind parses it to connect, so that an allow-list
+    /// judges exactly the host the collector would reach, before any connection is made. Errors never
+    /// quote the address, which may hold a password.
+    fn destination(address: &str) -> Result<Destination, String>;
+
     /// The target's own labels, merged by the binary with the global ones.
     fn labels(&self) -> &Labels;
 
@@ -44,6 +59,87 @@ pub trait KindConfig: DeserializeOwned + 'static {
 pub trait Visitor {
     /// Handle kind `K`.
     fn kind<K: KindConfig>(&mut self);
+}
+
+/// Where a target's address points: what an allow-list judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A TCP endpoint.
+    Net {
+        /// The scheme as the kind names it (`mysql`, `redis`, `rediss`, `http`, `https`).
+        scheme: String,
+        /// The host the collector connects to.
+        host: Host,
+        /// The port it connects to (the scheme's default when the address has none).
+        port: u16,
+        /// The URL path (`/`, `/healthz`, a Redis database `/2`); empty when the kind has none.
+        path: String,
+    },
+    /// A Unix socket.
+    Unix(PathBuf),
+}
+
+/// The host part of a [`Destination`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// An IP literal (IPv4-mapped IPv6 addresses are given as IPv4).
+    Ip(std::net::IpAddr),
+    /// A DNS name, lower-cased.
+    Name(String),
+}
+
+impl Destination {
+    /// A TCP destination. A host that is neither an IP literal nor a plain DNS name (letters, digits,
+    /// `-`, `_` and dots) is refused: an allow-list could not judge it reliably.
+    pub fn net(scheme: &str, host: &str, port: u16, path: &str) -> Result<Self, String> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let host = match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => Host::Ip(ip.to_canonical()),
+            Err(_) => {
+                let plain = !bare.is_empty()
+                    && bare.len() <= 253
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !plain {
+                    return Err("the host is neither an IP address nor a plain DNS name".into());
+                }
+                Host::Name(bare.to_ascii_lowercase())
+            }
+        };
+        Ok(Self::Net {
+            scheme: scheme.to_owned(),
+            host,
+            port,
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Net {
+                scheme,
+                host: Host::Ip(std::net::IpAddr::V6(ip)),
+                port,
+                ..
+            } => write!(f, "{scheme}://[{ip}]:{port}"),
+            Self::Net {
+                scheme,
+                host: Host::Ip(ip),
+                port,
+                ..
+            } => write!(f, "{scheme}://{ip}:{port}"),
+            Self::Net {
+                scheme,
+                host: Host::Name(name),
+                port,
+                ..
+            } => write!(f, "{scheme}://{name}:{port}"),
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
 }
 
 /// A target's own labels as written (`labels:`), checked by the binary with the global ones.
@@ -139,6 +235,7 @@ pub struct Context<'a> {
     base_dir: Option<&'a Path>,
     scrape_timeout: Duration,
     issues: Vec<Issue>,
+    files: std::hash::DefaultHasher,
 }
 
 impl<'a> Context<'a> {
@@ -149,6 +246,7 @@ impl<'a> Context<'a> {
             base_dir,
             scrape_timeout,
             issues: Vec::new(),
+            files: std::hash::DefaultHasher::new(),
         }
     }
 
@@ -195,6 +293,13 @@ impl<'a> Context<'a> {
         self.issues.len()
     }
 
+    /// A digest of every file read so far (names and contents): a reload compares it to tell whether
+    /// a target whose config text is unchanged still needs a new collector (a rotated password file,
+    /// a renewed certificate).
+    pub fn files_digest(&self) -> u64 {
+        std::hash::Hasher::finish(&self.files)
+    }
+
     /// The problems found, in the order they were found.
     pub fn into_issues(self) -> Vec<Issue> {
         self.issues
@@ -211,7 +316,11 @@ impl<'a> Context<'a> {
     pub fn read_file(&mut self, path: &[&str], file: &Path) -> Option<Vec<u8>> {
         let full = self.resolve(file);
         match std::fs::read(&full) {
-            Ok(bytes) => Some(bytes),
+            Ok(bytes) => {
+                std::hash::Hash::hash(&full, &mut self.files);
+                std::hash::Hash::hash(&bytes, &mut self.files);
+                Some(bytes)
+            }
             Err(e) => {
                 self.error(path, format!("cannot read {}: {e}", full.display()));
                 None

@@ -115,7 +115,9 @@ fn unknown_keys_name_the_key_path_line_and_expected_keys() {
     );
     let e = error("globl: {}\n");
     assert!(
-        e.starts_with("config.yaml:1: unknown field `globl`, expected one of `global`, `http`"),
+        e.starts_with(
+            "config.yaml:1: unknown field `globl`, expected one of `global`, `modules`, `http`"
+        ),
         "{e}"
     );
 }
@@ -658,3 +660,5 @@ fn locate_follows_keys_down_the_indentation() {
     assert_eq!(locate(text, &["http", "b", "labels", "team"]), Some(7));
     assert_eq!(locate(text, &["http", "c"]), None);
 }
+
+mod modules;

@@ -106,6 +106,25 @@ impl Exporter {
         get(self.address, path, headers)
     }
 
+    /// `method` `path` on the exporter.
+    pub fn request(&self, method: &str, path: &str) -> Response {
+        request(self.address, method, path, &[])
+    }
+
+    /// Send `signal` (as `kill` spells it) and return at once; the process may go on running.
+    pub fn send(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
+    }
+
     /// Process id, for reading its resource use.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -172,11 +191,23 @@ impl Response {
 
 /// A minimal HTTP/1.1 client (one request per connection), enough to see exactly what the exporter sends.
 pub fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    request(address, "GET", path, headers)
+}
+
+/// [`get`] with another method and an empty body.
+pub fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
     for (n, v) in headers {
         request.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -534,6 +565,25 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(peer)
+    }
+
+    /// `method` `path` on the exporter.
+    pub fn request(&self, method: &str, path: &str) -> Response {
+        request(self.address, method, path, &[])
+    }
+
+    /// Send `signal` (as `kill` spells it) and return at once; the process may go on running.
+    pub fn send(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
     }
 
     /// Process id, for reading its resource use.

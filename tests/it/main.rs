@@ -1,9 +1,11 @@
 //! The built binary end to end, in one test binary: its endpoints and the real promtool (`e2e`),
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
-//! and their peer exporters (`mysql`, `redis`), and the status page in Chromium (`status_page`).
+//! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), and
+//! the status page in Chromium (`status_page`).
 
 mod compat;
 mod e2e;
+mod fleet;
 mod mysql;
 mod redis;
 mod status_page;

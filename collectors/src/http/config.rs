@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{Auth, HttpCollector, HttpSettings, KIND, TlsSettings};
-use crate::config::{Context, KindConfig, Labels, Pattern, Secret, Text, text_map};
+use crate::config::{Context, Destination, KindConfig, Labels, Pattern, Secret, Text, text_map};
 use crate::secret::SecretString;
 use crate::tls::{TlsConfig, TlsVersion};
 use crate::{Collector, Kind};
@@ -89,6 +89,22 @@ pub struct BasicAuthConfig {
 
 impl KindConfig for HttpConfig {
     const KIND: &'static Kind = &KIND;
+    const ADDRESS_KEY: &'static str = "url";
+    // https, so that a module's TLS settings are checked as they will be used.
+    const CHECK_ADDRESS: &'static str = "https://module-check.invalid/";
+
+    fn destination(address: &str) -> Result<Destination, String> {
+        let url = url::Url::parse(address).map_err(|e| format!("invalid URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "unsupported scheme {:?}: expected http or https",
+                url.scheme()
+            ));
+        }
+        let host = url.host_str().ok_or("the URL has no host")?;
+        let port = url.port_or_known_default().ok_or("the URL has no port")?;
+        Destination::net(url.scheme(), host, port, url.path())
+    }
 
     fn labels(&self) -> &Labels {
         &self.labels

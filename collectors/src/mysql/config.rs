@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Address, KIND, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper};
-use crate::config::{Context, KindConfig, Labels, Secret, Text, text_map, texts};
+use crate::config::{Context, Destination, KindConfig, Labels, Secret, Text, text_map, texts};
 use crate::family::MetricType;
 use crate::tls::TlsConfig;
 use crate::{Collector, Kind};
@@ -155,6 +155,15 @@ pub struct QueryMetricConfig {
 
 impl KindConfig for MysqlConfig {
     const KIND: &'static Kind = &KIND;
+    const ADDRESS_KEY: &'static str = "address";
+    const CHECK_ADDRESS: &'static str = "module-check.invalid:3306";
+
+    fn destination(address: &str) -> Result<Destination, String> {
+        match Address::parse(address)? {
+            Address::Tcp { host, port } => Destination::net("mysql", &host, port, ""),
+            Address::Unix(path) => Ok(Destination::Unix(path)),
+        }
+    }
 
     fn labels(&self) -> &Labels {
         &self.labels

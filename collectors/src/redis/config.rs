@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{CustomCommand, KIND, ParsedUrl, RedisCollector, RedisSettings};
-use crate::config::{Context, KindConfig, Labels, Secret, Text, texts};
+use super::{CustomCommand, KIND, ParsedUrl, RedisAddress, RedisCollector, RedisSettings};
+use crate::config::{Context, Destination, KindConfig, Labels, Secret, Text, texts};
 use crate::family::MetricType;
 use crate::secret::ExposeSecret;
 use crate::tls::TlsConfig;
@@ -85,6 +85,21 @@ pub struct KeyBudgetConfig {
 
 impl KindConfig for RedisConfig {
     const KIND: &'static Kind = &KIND;
+    const ADDRESS_KEY: &'static str = "url";
+    const CHECK_ADDRESS: &'static str = "redis://module-check.invalid:6379";
+
+    fn destination(address: &str) -> Result<Destination, String> {
+        let url = ParsedUrl::parse(address)?;
+        match url.address {
+            RedisAddress::Tcp { host, port } => Destination::net(
+                if url.tls { "rediss" } else { "redis" },
+                &host,
+                port,
+                &format!("/{}", url.db),
+            ),
+            RedisAddress::Unix(path) => Ok(Destination::Unix(path)),
+        }
+    }
 
     fn labels(&self) -> &Labels {
         &self.labels

@@ -1,0 +1,278 @@
+//! The `modules` section: per module, one kind's target settings without the address, plus the
+//! allow-list and pool limits.
+//!
+//! A module's kind block is deserialized by the kind itself, as a target's entry is, with the address
+//! supplied by [`WithAddress`] (a placeholder when the file is checked, the probed address later), so
+//! every error keeps its key path and line and a module accepts exactly the keys a target does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use fanout_collectors::config::{KindConfig, Text};
+use fanout_collectors::registry;
+use serde::de::value::{MapDeserializer, StrDeserializer, StringDeserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::forward_to_deserialize_any;
+
+/// Default `idle_timeout`: a few scrape intervals of the common 1m, so a target Prometheus still
+/// scrapes keeps its connection, and one that left service discovery is closed soon after.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Default `max_targets`.
+pub const DEFAULT_MAX_TARGETS: usize = 1000;
+
+/// The settings every module has, whatever its kind.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// `allowed_targets` as written; `None` when absent.
+    pub allowed_targets: Option<Vec<String>>,
+    /// `idle_timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `max_targets`.
+    pub max_targets: Option<usize>,
+}
+
+/// One module whose kind block is kind `K`'s.
+pub struct Entry<K> {
+    /// The shared settings.
+    pub common: Common,
+    /// The kind block, deserialized with a placeholder address.
+    pub config: K,
+}
+
+/// The modules of kind `K`, read from the whole document with everything else skipped.
+pub struct Section<K>(pub BTreeMap<String, Entry<K>>);
+
+impl<'de, K: KindConfig> de::Deserialize<'de> for Section<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Top<K>(PhantomData<K>);
+        impl<'de, K: KindConfig> Visitor<'de> for Top<K> {
+            type Value = Section<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Section<K>, E> {
+                Ok(Section(BTreeMap::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Section<K>, A::Error> {
+                let mut found = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "modules" {
+                        let all: BTreeMap<String, Maybe<K>> = map.next_value()?;
+                        found = all
+                            .into_iter()
+                            .filter_map(|(name, m)| m.0.map(|e| (name, e)))
+                            .collect();
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Section(found))
+            }
+        }
+        d.deserialize_map(Top(PhantomData))
+    }
+}
+
+/// A module entry, `Some` when its kind block is `K`'s.
+struct Maybe<K>(Option<Entry<K>>);
+
+impl<'de, K: KindConfig> de::Deserialize<'de> for Maybe<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<K>(PhantomData<K>);
+        impl<'de, K: KindConfig> Visitor<'de> for Fields<K> {
+            type Value = Maybe<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a module: one kind block and allowed_targets")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Maybe<K>, A::Error> {
+                let kinds = registry::kinds();
+                let mut common = Common::default();
+                let mut config = None;
+                let mut blocks: Vec<String> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "allowed_targets" => {
+                            let rules: Vec<Text> = map.next_value()?;
+                            common.allowed_targets = Some(rules.into_iter().map(|t| t.0).collect());
+                        }
+                        "idle_timeout" => {
+                            common.idle_timeout = Some(map.next_value::<HumanDuration>()?.0);
+                        }
+                        "max_targets" => common.max_targets = Some(map.next_value()?),
+                        name if name == K::KIND.name => {
+                            blocks.push(key.clone());
+                            config = Some(map.next_value_seed(Block::<K>(PhantomData))?);
+                        }
+                        name if kinds.iter().any(|k| k.name == name) => {
+                            blocks.push(key.clone());
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                        other => {
+                            let mut expected: Vec<String> =
+                                ["allowed_targets", "idle_timeout", "max_targets"]
+                                    .iter()
+                                    .map(|k| format!("`{k}`"))
+                                    .collect();
+                            expected.extend(kinds.iter().map(|k| format!("`{}`", k.name)));
+                            return Err(de::Error::custom(format!(
+                                "unknown field `{other}`, expected one of {}",
+                                expected.join(", ")
+                            )));
+                        }
+                    }
+                }
+                match blocks.len() {
+                    0 => {
+                        let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
+                        Err(de::Error::custom(format!(
+                            "a module needs one kind block ({}) holding that kind's target settings without the address",
+                            names.join(", ")
+                        )))
+                    }
+                    1 => Ok(Maybe(config.map(|config| Entry { common, config }))),
+                    _ => Err(de::Error::custom(format!(
+                        "a module has one kind block, found {}: make one module per kind",
+                        blocks.join(" and ")
+                    ))),
+                }
+            }
+        }
+        d.deserialize_map(Fields(PhantomData))
+    }
+}
+
+/// Deserializes kind `K`'s block with its placeholder address.
+struct Block<K>(PhantomData<K>);
+
+impl<'de, K: KindConfig> DeserializeSeed<'de> for Block<K> {
+    type Value = K;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K, D::Error> {
+        K::deserialize(WithAddress::new(d, K::ADDRESS_KEY, K::CHECK_ADDRESS))
+    }
+}
+
+/// A `humantime` duration as a map value.
+struct HumanDuration(Duration);
+
+impl<'de> de::Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        humantime_serde::deserialize(d).map(HumanDuration)
+    }
+}
+
+/// A deserializer for a kind's block that adds one key (the address) to the mapping it reads, and
+/// refuses that key when the block itself has it: in a module, the address comes from `/probe`.
+pub struct WithAddress<'a, D> {
+    inner: D,
+    key: &'static str,
+    address: &'a str,
+}
+
+impl<'a, D> WithAddress<'a, D> {
+    /// `inner`'s mapping with `key: address` added.
+    pub fn new(inner: D, key: &'static str, address: &'a str) -> Self {
+        Self {
+            inner,
+            key,
+            address,
+        }
+    }
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for WithAddress<'_, D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_map(Inject {
+            visitor,
+            key: self.key,
+            address: self.address,
+        })
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct Inject<'a, V> {
+    visitor: V,
+    key: &'static str,
+    address: &'a str,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Inject<'_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of the kind's settings")
+    }
+
+    /// `redis:` with nothing below it: a module that needs no settings.
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        let empty = MapDeserializer::<_, E>::new(std::iter::empty::<(String, String)>());
+        self.visitor.visit_map(InjectMap {
+            inner: empty,
+            key: self.key,
+            address: Some(self.address),
+            value_next: false,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_map(InjectMap {
+            inner: map,
+            key: self.key,
+            address: Some(self.address),
+            value_next: false,
+        })
+    }
+}
+
+struct InjectMap<'a, A> {
+    inner: A,
+    key: &'static str,
+    /// The address, until its key has been handed out.
+    address: Option<&'a str>,
+    /// The next value asked for is the address.
+    value_next: bool,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for InjectMap<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, A::Error> {
+        if self.address.is_some() && !self.value_next {
+            self.value_next = true;
+            return seed
+                .deserialize(StrDeserializer::<A::Error>::new(self.key))
+                .map(Some);
+        }
+        let Some(key) = self.inner.next_key::<String>()? else {
+            return Ok(None);
+        };
+        if key == self.key {
+            return Err(de::Error::custom(format!(
+                "a module has no `{key}`: each /probe?target= gives the address; remove it"
+            )));
+        }
+        let key: StringDeserializer<A::Error> = key.into_deserializer();
+        seed.deserialize(key).map(Some)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        if self.value_next
+            && let Some(address) = self.address.take()
+        {
+            return seed.deserialize(StrDeserializer::<A::Error>::new(address));
+        }
+        self.inner.next_value_seed(seed)
+    }
+}

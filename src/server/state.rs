@@ -1,0 +1,255 @@
+//! What the handlers share, and reloading it.
+//!
+//! A configuration's engine lives in a [`Generation`]. Every request takes the current one when it
+//! starts and keeps it to the end, so a reload never changes a scrape in flight: it builds the next
+//! generation off to the side (reading and validating the file on a blocking thread), carries over
+//! what is unchanged (collectors and their connections, module pools), swaps it in, and closes what
+//! the old generation had that the new one dropped once nothing uses it any more.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fanout_collectors::Families;
+use prometheus::Registry;
+
+use crate::config::{Config, ConfigErrors};
+use crate::exposition::Batch;
+use crate::modules::Module;
+use crate::scrape::{Engine, Target};
+
+/// Re-reads the configuration from where it first came from.
+pub type Loader = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
+
+/// One loaded configuration: its engine and what the status page and `/config` show of it.
+pub struct Generation {
+    /// The engine over its targets and modules.
+    pub engine: Engine,
+    /// Where the configuration came from.
+    pub source: String,
+    /// [`Config::summary`].
+    pub summary: String,
+}
+
+impl Generation {
+    /// The generation of a validated configuration.
+    pub fn from_config(config: Config) -> Self {
+        let summary = config.summary();
+        let modules = config.modules.into_iter().map(Module::new).collect();
+        Self {
+            engine: Engine::new(&config.global, config.targets).with_modules(modules),
+            source: config.source,
+            summary,
+        }
+    }
+}
+
+/// Outcome of the latest reload, as Prometheus itself reports it.
+#[derive(Debug, Clone, Copy)]
+struct ReloadStatus {
+    successful: bool,
+    last_success: SystemTime,
+}
+
+/// Everything the handlers share.
+pub struct State {
+    current: RwLock<Arc<Generation>>,
+    loader: Option<Loader>,
+    reloading: tokio::sync::Mutex<()>,
+    status: Mutex<ReloadStatus>,
+    pub(super) telemetry_path: String,
+    process: Registry,
+}
+
+impl State {
+    /// Shared state for an engine; `config_source` is shown on the status page and `config_summary`
+    /// (see [`crate::config::Config::summary`]) at `/config`.
+    pub fn new(
+        engine: Engine,
+        telemetry_path: String,
+        config_source: String,
+        config_summary: String,
+    ) -> Self {
+        Self::of(
+            Generation {
+                engine,
+                source: config_source,
+                summary: config_summary,
+            },
+            telemetry_path,
+        )
+    }
+
+    /// Shared state for a generation.
+    pub fn of(generation: Generation, telemetry_path: String) -> Self {
+        let process = Registry::new();
+        #[cfg(target_os = "linux")]
+        if let Err(error) = process.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(%error, "process metrics unavailable");
+        }
+        Self {
+            current: RwLock::new(Arc::new(generation)),
+            loader: None,
+            reloading: tokio::sync::Mutex::new(()),
+            status: Mutex::new(ReloadStatus {
+                successful: true,
+                last_success: SystemTime::now(),
+            }),
+            telemetry_path,
+            process,
+        }
+    }
+
+    /// The same state, able to reload through `loader` (SIGHUP, `POST /-/reload`).
+    pub fn with_loader(mut self, loader: Loader) -> Self {
+        self.loader = Some(loader);
+        self
+    }
+
+    /// The generation requests starting now use.
+    pub fn current(&self) -> Arc<Generation> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Re-read and apply the configuration. A bad file keeps the running configuration; the error
+    /// names file, key and line, and is logged too. Reloads run one at a time.
+    pub async fn reload(&self) -> Result<String, String> {
+        let Some(loader) = self.loader.clone() else {
+            return Err("this exporter cannot reload: it was not started from a loader".into());
+        };
+        let _one_at_a_time = self.reloading.lock().await;
+        let loaded = tokio::task::spawn_blocking(move || loader())
+            .await
+            .map_err(|e| format!("reloading failed: {e}"))
+            .and_then(|r| r.map_err(|errors| format!("invalid configuration:\n{errors}")));
+        let config = match loaded {
+            Ok(config) => config,
+            Err(why) => {
+                self.status
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .successful = false;
+                tracing::error!(
+                    error = why.as_str(),
+                    "reload failed; keeping the running configuration"
+                );
+                return Err(why);
+            }
+        };
+        let mut next = Generation::from_config(config);
+        let old = self.current();
+        let retired = next.engine.adopt(&old.engine);
+        let kept = next
+            .engine
+            .targets()
+            .iter()
+            .filter(|t| {
+                old.engine
+                    .targets()
+                    .iter()
+                    .any(|o| Arc::ptr_eq(&o.collector, &t.collector))
+            })
+            .count();
+        let message = format!(
+            "configuration reloaded from {}: {} targets ({} kept with their connections), {} modules, {} retired",
+            next.source,
+            next.engine.targets().len(),
+            kept,
+            next.engine.modules().count(),
+            retired.len()
+        );
+        let drain = old.engine.budget(None) + Duration::from_secs(1);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        drop(old);
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = ReloadStatus {
+            successful: true,
+            last_success: SystemTime::now(),
+        };
+        tracing::info!("{message}");
+        tokio::spawn(retire(retired, drain));
+        Ok(message)
+    }
+
+    /// Close the pooled dynamic targets that have been idle for longer than their module allows.
+    pub async fn sweep(&self) {
+        let expired = self.current().engine.sweep();
+        if !expired.is_empty() {
+            tracing::debug!(targets = expired.len(), "closing idle dynamic targets");
+            close(expired).await;
+        }
+    }
+
+    pub(super) fn self_metrics(&self, budget: Duration) -> Batch {
+        let status = *self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut own = Families::new();
+        own.info(
+            "fanout_exporter_build_info",
+            "A metric with a constant '1' value labeled by the version and git revision of fanout_exporter.",
+            &[("version", crate::VERSION), ("revision", crate::REVISION)],
+        );
+        own.gauge(
+            "fanout_exporter_scrape_timeout_seconds",
+            "Budget of this scrape: the configured scrape_timeout, lowered to Prometheus' timeout header minus the offset.",
+        )
+        .set(&[], budget.as_secs_f64());
+        own.gauge(
+            "fanout_exporter_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+        )
+        .set(&[], if status.successful { 1.0 } else { 0.0 });
+        own.gauge(
+            "fanout_exporter_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload (or of the start).",
+        )
+        .set(
+            &[],
+            status
+                .last_success
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+        let live: usize = self
+            .current()
+            .engine
+            .modules()
+            .map(|m| m.targets().len())
+            .sum();
+        own.gauge(
+            "fanout_exporter_dynamic_targets",
+            "Live targets created by /probe?module= and pooled until idle.",
+        )
+        .set(&[], live as f64);
+        let mut families = own.finish();
+        families.extend(self.process.gather());
+        Batch {
+            source: "fanout_exporter".into(),
+            labels: Vec::new(),
+            families,
+        }
+    }
+}
+
+/// Close retired targets once nothing scrapes them any more (or after `drain`, the longest a scrape
+/// can still be running on the old configuration).
+async fn retire(retired: Vec<Target>, drain: Duration) {
+    if retired.is_empty() {
+        return;
+    }
+    let until = tokio::time::Instant::now() + drain;
+    while retired.iter().any(Target::in_use) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    close(retired).await;
+}
+
+/// Let collectors say goodbye to their servers, briefly.
+pub(super) async fn close(targets: Vec<Target>) {
+    let goodbyes = futures_util::future::join_all(targets.iter().map(|t| t.collector.shutdown()));
+    if tokio::time::timeout(Duration::from_secs(2), goodbyes)
+        .await
+        .is_err()
+    {
+        tracing::warn!("targets did not close their connections within 2s");
+    }
+}
