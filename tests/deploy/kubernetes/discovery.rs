@@ -192,24 +192,21 @@ fn scrape_config_is_the_shipped_kubernetes_job() {
     );
 }
 
-/// Whether `host` matches the host glob `pattern` (`*` any characters, case-insensitive), as the
-/// exporter's allowed_targets host rules are documented.
+/// Whether `host` matches the host glob `pattern` as the exporter's allowed_targets host rules are
+/// documented: case-insensitive, `*` any run of characters (dots included), `?` one character.
 fn glob_matches(pattern: &str, host: &str) -> bool {
-    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let [first, middle @ .., last] = parts.as_slice() else {
-        return pattern == host;
-    };
-    let Some(mut rest) = host.strip_prefix(first) else {
-        return false;
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
+    fn matches(pattern: &[u8], host: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => host.is_empty(),
+            Some((b'*', rest)) => (0..=host.len()).any(|skip| matches(rest, &host[skip..])),
+            Some((b'?', rest)) => !host.is_empty() && matches(rest, &host[1..]),
+            Some((c, rest)) => host.first() == Some(c) && matches(rest, &host[1..]),
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    matches(
+        pattern.to_ascii_lowercase().as_bytes(),
+        host.to_ascii_lowercase().as_bytes(),
+    )
 }
 
 #[test]
@@ -219,6 +216,9 @@ fn host_globs_match_as_documented() {
     assert!(!glob_matches("*.shop.svc", "orders-db.other.svc"));
     assert!(!glob_matches("*.shop.svc", "shop.svc"));
     assert!(!glob_matches("localhost", "localhost.evil"));
+    assert!(glob_matches("db-?", "db-1"));
+    assert!(!glob_matches("db-?", "db-12"));
+    assert!(glob_matches("*.*.svc", "a.b.svc"));
 }
 
 #[test]
