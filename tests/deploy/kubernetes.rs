@@ -28,7 +28,9 @@ use crate::support::{self, Exporter, on_path};
 // arguments below): killed when the test process dies, however it dies.
 use fanout_testkit::watched;
 
-/// ServiceMonitor, PodMonitor and Probe, through promtool and a real Prometheus.
+/// The service discovery resources: the Probe of a module, the ScrapeConfig of annotated Services.
+mod discovery;
+/// ServiceMonitor, PodMonitor, Probe and ScrapeConfig, through promtool and a real Prometheus.
 mod monitors;
 /// The pods' containers: ports, probes, security, resources, configs and credentials.
 mod pods;

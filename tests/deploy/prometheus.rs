@@ -25,6 +25,8 @@ use crate::support::{self, Exporter};
 // mariadb_server and redis_server each load their own copy.
 use fanout_testkit::watched;
 
+/// The service discovery jobs (file_sd and Kubernetes) against the exporter's modules.
+mod discovery;
 /// The Prometheus runner, which the Kubernetes monitor checks use too.
 pub mod server;
 /// The HTTP and HTTPS targets.
@@ -37,6 +39,8 @@ use web::{make_pki, serve, server_tls};
 const JOB: &str = "fanout";
 /// The shipped `/probe` job; the target name becomes `instance`.
 const PROBE_JOB: &str = "fanout-probe";
+/// The shipped file_sd job on `/probe`, `?target=<address>&module=<module>`: see [`discovery`].
+const SD_JOB: &str = "fanout-sd";
 const MYSQL: &[&str] = &["db-primary", "db-replica"];
 const REDIS: &[&str] = &["cache"];
 const HTTP: &[&str] = &["web", "web-tls"];
@@ -95,7 +99,11 @@ fn prometheus_scrapes_every_target_both_ways_and_evaluates_the_shipped_rules() {
         &format!("--config.file={}", config.display()),
     ]);
     let _exporter_watchdog = Watchdog::new(exporter.pid(), dir.path());
-    let prometheus = Prometheus::start(&prometheus_yml(exporter.address));
+    // The file_sd job's directory, empty: this test asserts on configured targets only (the
+    // discovered ones are discovery.rs'). It must exist, or Prometheus logs that it cannot watch it.
+    let sd_dir = dir.path().join("sd");
+    std::fs::create_dir_all(sd_dir.join("targets")).unwrap();
+    let prometheus = Prometheus::start(&prometheus_yml(exporter.address, &sd_dir));
 
     // Bounded wait: target discovery alone takes Prometheus up to 5 s, then one scrape a second.
     let deadline = Instant::now() + Duration::from_secs(45);
@@ -236,13 +244,16 @@ const INTERVAL: &str = "1s";
 ///   `scrape_interval` or `scrape_timeout`) become [`INTERVAL`];
 /// * the `rule_files` globs, relative to the file's directory, become absolute (same globs);
 /// * [`SHIPPED_EXPORTER`] becomes `exporter`, and it must occur exactly in the static job's target
-///   and in the `replacement` of the probe job's one relabel step that sets `__address__`;
-/// * the probe job's target names (the compose stack's) become [`TARGETS`].
+///   and in the `replacement` of the one relabel step that sets `__address__` of the probe job and
+///   of the file_sd job;
+/// * the probe job's target names (the compose stack's) become [`TARGETS`];
+/// * the file_sd job's globs, relative to the file's directory, become the same globs under
+///   `sd_dir` (where the test writes its targets files instead of the shipped example's).
 ///
-/// Everything else — job names, `metrics_path`, the relabel chain, labels — is Prometheus' input as
+/// Everything else — job names, `metrics_path`, the relabel chains, labels — is Prometheus' input as
 /// shipped.
-fn prometheus_yml(exporter: SocketAddr) -> String {
-    derive_config(&shipped_config(), exporter)
+fn prometheus_yml(exporter: SocketAddr, sd_dir: &Path) -> String {
+    derive_config(&shipped_config(), exporter, sd_dir)
 }
 
 /// The text of [`SHIPPED_CONFIG`].
@@ -252,7 +263,7 @@ fn shipped_config() -> String {
 }
 
 /// [`prometheus_yml`] of the configuration `text`.
-fn derive_config(text: &str, exporter: SocketAddr) -> String {
+fn derive_config(text: &str, exporter: SocketAddr, sd_dir: &Path) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
     let mut config: Yaml =
         serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{SHIPPED_CONFIG}: {e}"));
@@ -292,7 +303,7 @@ fn derive_config(text: &str, exporter: SocketAddr) -> String {
         .map(|job| job["job_name"].as_str().unwrap_or_default())
         .collect();
     names.sort_unstable();
-    let mut expected_names = vec![JOB, PROBE_JOB];
+    let mut expected_names = vec![JOB, PROBE_JOB, SD_JOB];
     expected_names.sort_unstable();
     assert_eq!(
         names, expected_names,
@@ -307,26 +318,44 @@ fn derive_config(text: &str, exporter: SocketAddr) -> String {
         }
     }
 
+    let sd = jobs
+        .iter_mut()
+        .find(|job| job["job_name"].as_str() == Some(SD_JOB))
+        .unwrap();
+    let sd_step = address_step(sd, SD_JOB);
+    assert!(
+        sd.get("static_configs").is_none(),
+        "{SHIPPED_CONFIG}: the {SD_JOB} job's targets come from files only"
+    );
+    let file_sd = child(sd, "file_sd_configs", SD_JOB)
+        .as_sequence_mut()
+        .filter(|configs| configs.len() == 1)
+        .unwrap_or_else(|| {
+            panic!("{SHIPPED_CONFIG}: the {SD_JOB} job must have one file_sd_configs entry")
+        });
+    let files = child(&mut file_sd[0], "files", SD_JOB)
+        .as_sequence_mut()
+        .filter(|files| !files.is_empty())
+        .unwrap_or_else(|| panic!("{SHIPPED_CONFIG}: {SD_JOB} files are not a list of globs"));
+    for (i, glob) in files.iter_mut().enumerate() {
+        let moved = glob
+            .as_str()
+            .filter(|g| Path::new(g).is_relative())
+            .map(|g| sd_dir.join(g).to_str().unwrap().to_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{SHIPPED_CONFIG}: {SD_JOB} files[{i}] is {glob:?}, not a glob relative to the \
+                     file's directory"
+                )
+            });
+        *glob = Yaml::from(moved);
+    }
+
     let probe = jobs
         .iter_mut()
         .find(|job| job["job_name"].as_str() == Some(PROBE_JOB))
         .unwrap();
-    let address_steps: Vec<usize> = probe["relabel_configs"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, step)| step["target_label"].as_str() == Some("__address__"))
-        .map(|(i, _)| i)
-        .collect();
-    let [address_step] = address_steps[..] else {
-        panic!(
-            "{SHIPPED_CONFIG}: the {PROBE_JOB} job must have exactly one relabel step setting \
-             __address__ (to the exporter), has {}: {:?}",
-            address_steps.len(),
-            probe["relabel_configs"]
-        );
-    };
+    let address_step = address_step(probe, PROBE_JOB);
     let statics = child(probe, "static_configs", PROBE_JOB)
         .as_sequence_mut()
         .filter(|statics| statics.len() == 1)
@@ -357,14 +386,35 @@ fn derive_config(text: &str, exporter: SocketAddr) -> String {
     let expected = BTreeSet::from([
         format!("scrape_configs[{JOB}].static_configs[0].targets[0]"),
         format!("scrape_configs[{PROBE_JOB}].relabel_configs[{address_step}].replacement"),
+        format!("scrape_configs[{SD_JOB}].relabel_configs[{sd_step}].replacement"),
     ]);
     assert_eq!(
         replaced, expected,
         "{SHIPPED_CONFIG}: where {SHIPPED_EXPORTER} occurs (the static job's target and the probe \
-         job's __address__ replacement, nowhere else)"
+         and file_sd jobs' __address__ replacements, nowhere else)"
     );
 
     serde_yaml::to_string(&config).unwrap()
+}
+
+/// The index of the one relabel step of `job` (named `name`) that sets `__address__`: where a
+/// `/probe` job sends its scrapes to the exporter.
+fn address_step(job: &Yaml, name: &str) -> usize {
+    let steps: Vec<usize> = seq_yaml(&job["relabel_configs"])
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| step["target_label"].as_str() == Some("__address__"))
+        .map(|(i, _)| i)
+        .collect();
+    let [step] = steps[..] else {
+        panic!(
+            "{SHIPPED_CONFIG}: the {name} job must have exactly one relabel step setting \
+             __address__ (to the exporter), has {}: {:?}",
+            steps.len(),
+            job["relabel_configs"]
+        );
+    };
+    step
 }
 
 /// The derived configuration differs from the shipped one exactly where [`prometheus_yml`] says,
@@ -375,13 +425,13 @@ fn prometheus_scrapes_with_the_shipped_config_rewritten_only_where_a_test_machin
     let shipped_text = shipped_config();
     let exporter = SocketAddr::from(([127, 0, 0, 1], 45678));
     let shipped: Yaml = serde_yaml::from_str(&shipped_text).unwrap();
-    let derived: Yaml = serde_yaml::from_str(&derive_config(&shipped_text, exporter)).unwrap();
+    let sd_dir = Path::new("/nonexistent/sd");
+    let derived: Yaml =
+        serde_yaml::from_str(&derive_config(&shipped_text, exporter, sd_dir)).unwrap();
     let mut changed = Vec::new();
     differences(&shipped, &derived, String::new(), &mut changed);
-    let step = seq_yaml(&job_of(&derived, PROBE_JOB)["relabel_configs"])
-        .iter()
-        .position(|s| s["target_label"].as_str() == Some("__address__"))
-        .unwrap();
+    let step = address_step(job_of(&derived, PROBE_JOB), PROBE_JOB);
+    let sd_step = address_step(job_of(&derived, SD_JOB), SD_JOB);
     let mut expected = vec![
         ("global.scrape_interval".to_owned(), Yaml::from(INTERVAL)),
         ("global.scrape_timeout".to_owned(), Yaml::from(INTERVAL)),
@@ -401,7 +451,19 @@ fn prometheus_scrapes_with_the_shipped_config_rewritten_only_where_a_test_machin
             format!("scrape_configs[{PROBE_JOB}].relabel_configs[{step}].replacement"),
             Yaml::from(exporter.to_string()),
         ),
+        (
+            format!("scrape_configs[{SD_JOB}].relabel_configs[{sd_step}].replacement"),
+            Yaml::from(exporter.to_string()),
+        ),
     ];
+    // The file_sd globs, under the test's directory.
+    let files = &job_of(&shipped, SD_JOB)["file_sd_configs"][0]["files"];
+    for (i, glob) in seq_yaml(files).iter().enumerate() {
+        expected.push((
+            format!("scrape_configs[{SD_JOB}].file_sd_configs[0].files[{i}]"),
+            Yaml::from(sd_dir.join(glob.as_str().unwrap()).to_str().unwrap()),
+        ));
+    }
     // The shipped globs, under deploy/prometheus.
     for (i, glob) in seq_yaml(&shipped["rule_files"]).iter().enumerate() {
         let absolute = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -422,7 +484,7 @@ fn prometheus_scrapes_with_the_shipped_config_rewritten_only_where_a_test_machin
             "{SHIPPED_CONFIG} no longer contains {from:?}: update this mutant ({what})"
         );
         let mutant = shipped_text.replacen(from, to, 1);
-        let result = std::panic::catch_unwind(|| derive_config(&mutant, exporter));
+        let result = std::panic::catch_unwind(|| derive_config(&mutant, exporter, sd_dir));
         assert!(
             result.is_err(),
             "a shipped configuration with {what} was not refused:\n{mutant}"
@@ -437,6 +499,34 @@ fn prometheus_scrapes_with_the_shipped_config_rewritten_only_where_a_test_machin
         "a third job",
         "scrape_configs:\n",
         "scrape_configs:\n  - job_name: extra\n    static_configs: [{targets: ['x:1']}]\n",
+    );
+    refused(
+        "the file_sd job renamed",
+        "job_name: 'fanout-sd'",
+        "job_name: 'fanout-discovered'",
+    );
+    refused(
+        "absolute file_sd globs",
+        "- targets/*.yml",
+        "- /etc/prometheus/targets/*.yml",
+    );
+    refused(
+        "static targets in the file_sd job",
+        "    file_sd_configs:\n",
+        "    static_configs: [{targets: ['x:1']}]\n    file_sd_configs:\n",
+    );
+    // The file_sd job is the last: its __address__ step is the file's last replacement.
+    let last = shipped_text
+        .rfind("replacement: fanout-exporter:9930")
+        .expect("the file_sd job's replacement");
+    let mutant = format!(
+        "{}replacement: exporter:9930{}",
+        &shipped_text[..last],
+        &shipped_text[last + "replacement: fanout-exporter:9930".len()..]
+    );
+    assert!(
+        std::panic::catch_unwind(|| derive_config(&mutant, exporter, sd_dir)).is_err(),
+        "a shipped configuration whose file_sd job sends scrapes elsewhere was not refused"
     );
     refused(
         "the static job scraping another address",

@@ -543,6 +543,10 @@ fn compose_exporter_config_passes_config_check_with_the_secrets_the_service_moun
         "target mariadb (mysql)",
         "target redis (redis)",
         "target grafana (http)",
+        // The modules of deploy/prometheus/prometheus.yml's fanout-sd job.
+        "module mysql_stack (mysql)",
+        "module redis_stack (redis)",
+        "module http_2xx (http)",
     ] {
         assert!(
             stdout

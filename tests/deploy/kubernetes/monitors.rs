@@ -27,7 +27,7 @@ fn scrape_endpoints(doc: &Doc) -> Vec<(String, &Value)> {
         "PodMonitor" => list(&doc.value, "spec.podMetricsEndpoints")
             .iter()
             .collect(),
-        "Probe" => at(&doc.value, "spec").into_iter().collect(),
+        "Probe" | "ScrapeConfig" => at(&doc.value, "spec").into_iter().collect(),
         other => panic!("{}: unexpected Operator kind {other}", doc.id()),
     };
     endpoints
@@ -39,7 +39,7 @@ fn scrape_endpoints(doc: &Doc) -> Vec<(String, &Value)> {
 
 /// A Kubernetes label name as a Prometheus meta label suffix (what the Operator's sanitizeLabelName
 /// does).
-fn sanitize(name: &str) -> String {
+pub(super) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
@@ -116,7 +116,7 @@ fn monitors_select_an_exporter_metrics_port() {
 /// A relabeling of an Operator resource in Prometheus' spelling: the mechanical camelCase →
 /// snake_case mapping of its keys (`sourceLabels` → `source_labels`), its action lower-cased as the
 /// Operator writes it (generateRelabelConfig accepts either case).
-fn prometheus_relabeling(relabeling: &Value) -> Value {
+pub(super) fn prometheus_relabeling(relabeling: &Value) -> Value {
     let mut out = Mapping::new();
     for (key, value) in relabeling.as_mapping().into_iter().flatten() {
         let key = key.as_str().unwrap_or_default();
@@ -354,6 +354,18 @@ fn operator_jobs(m: &Manifests, monitor: &Doc, namespace: &str) -> Vec<Job> {
                 }
                 format!("podMonitor/{namespace}/{name}/{i}")
             }
+            "ScrapeConfig" => {
+                if let Some(job) = text(endpoint, "jobName") {
+                    rules.push(rule(&format!(
+                        "{{target_label: job, replacement: '{job}'}}"
+                    )));
+                }
+                if let Some(path) = text(endpoint, "metricsPath") {
+                    config.insert("metrics_path".into(), path.into());
+                }
+                discovered.extend(super::discovery::kubernetes_services(m, monitor, namespace));
+                format!("scrapeConfig/{namespace}/{name}")
+            }
             _ => {
                 if let Some(job) = text(endpoint, "jobName") {
                     rules.push(rule(&format!(
@@ -386,6 +398,9 @@ fn operator_jobs(m: &Manifests, monitor: &Doc, namespace: &str) -> Vec<Job> {
                 if let Some(path) = text(endpoint, "prober.path") {
                     config.insert("metrics_path".into(), path.into());
                 }
+                if let Some(module) = text(endpoint, "module") {
+                    config.insert("params".into(), rule(&format!("{{module: ['{module}']}}")));
+                }
                 format!("probe/{namespace}/{name}")
             }
         };
@@ -408,6 +423,7 @@ fn operator_jobs(m: &Manifests, monitor: &Doc, namespace: &str) -> Vec<Job> {
         config.insert("job_name".into(), job_name.clone().into());
         for (from, to) in [
             ("interval", "scrape_interval"),
+            ("scrapeInterval", "scrape_interval"),
             ("scrapeTimeout", "scrape_timeout"),
         ] {
             if let Some(value) = at(endpoint, from) {
@@ -605,8 +621,9 @@ fn monitor_intervals_and_relabelings_are_valid() {
     let mut jobs = Vec::new();
     for monitor in m.docs.iter().filter(|d| d.is_operator()) {
         for (context, endpoint) in scrape_endpoints(monitor) {
-            let interval =
-                text(endpoint, "interval").unwrap_or_else(|| panic!("{context}: no interval"));
+            let interval = text(endpoint, "interval")
+                .or_else(|| text(endpoint, "scrapeInterval"))
+                .unwrap_or_else(|| panic!("{context}: no interval"));
             let timeout = text(endpoint, "scrapeTimeout")
                 .unwrap_or_else(|| panic!("{context}: no scrapeTimeout"));
             let (interval, timeout) = (duration(interval), duration(timeout));
@@ -697,7 +714,13 @@ fn every_monitor_job_is_selected_by_the_exporter_down_alert() {
              Prometheus cannot scrape it. Set the job in the monitor (a relabeling with \
              targetLabel: job, or a Probe's jobName)."
         );
-        let namespace = pool.split('/').nth(1).unwrap_or_default();
+        // The namespace of what was scraped: the monitor's, or for the ScrapeConfig that of the
+        // Service it discovered.
+        let namespace = if pool.starts_with("scrapeConfig/") {
+            super::discovery::DISCOVERED_NAMESPACE
+        } else {
+            pool.split('/').nth(1).unwrap_or_default()
+        };
         assert_eq!(
             labels.get("namespace").map(String::as_str),
             Some(namespace),
@@ -717,6 +740,8 @@ fn every_monitor_job_is_selected_by_the_exporter_down_alert() {
                 listed.iter().any(|t| t.as_str() == Some(instance)),
                 "{context}: instance is a listed target"
             );
+        } else if monitor.kind() == "ScrapeConfig" {
+            super::discovery::assert_discovered_instance(&context, &labels);
         } else {
             assert_eq!(
                 labels.get("pod").map(String::as_str),
@@ -728,7 +753,9 @@ fn every_monitor_job_is_selected_by_the_exporter_down_alert() {
     }
     assert_eq!(
         kinds,
-        BTreeSet::from(["PodMonitor", "Probe", "ServiceMonitor"].map(str::to_owned)),
+        BTreeSet::from(
+            ["PodMonitor", "Probe", "ScrapeConfig", "ServiceMonitor"].map(str::to_owned)
+        ),
         "every Operator kind checked"
     );
 }
@@ -775,6 +802,12 @@ fn monitors_without_their_job_settings_get_the_operators_defaults_and_escape_the
             labels["job"], expected,
             "{pool}: the Operator's default job"
         );
+        // The ScrapeConfig keeps its relabelings (they do not set the job), which label the
+        // discovered Service's namespace.
+        let namespace = match parts[0] {
+            "scrapeConfig" => super::discovery::DISCOVERED_NAMESPACE,
+            _ => namespace,
+        };
         assert_eq!(labels["namespace"], namespace, "{pool}: namespace");
         if !matcher.is_match(&labels["job"]) {
             missed.insert(parts[0].to_owned());
@@ -782,7 +815,9 @@ fn monitors_without_their_job_settings_get_the_operators_defaults_and_escape_the
     }
     assert_eq!(
         missed,
-        BTreeSet::from(["podMonitor", "probe", "serviceMonitor"].map(str::to_owned)),
+        BTreeSet::from(
+            ["podMonitor", "probe", "scrapeConfig", "serviceMonitor"].map(str::to_owned)
+        ),
         "without their job settings every kind of monitor escapes {matcher} somewhere"
     );
 }
@@ -790,8 +825,12 @@ fn monitors_without_their_job_settings_get_the_operators_defaults_and_escape_the
 #[test]
 fn probe_scrapes_configured_targets_through_the_exporter_service() {
     let m = manifests();
-    let probes: Vec<&Doc> = m.of_kind("Probe").collect();
-    assert_eq!(probes.len(), 1, "one Probe");
+    // The Probe of configured names; those with a module (addresses) are discovery.rs'.
+    let probes: Vec<&Doc> = m
+        .of_kind("Probe")
+        .filter(|p| at(&p.value, "spec.module").is_none())
+        .collect();
+    assert_eq!(probes.len(), 1, "one Probe of target names");
     let probe = probes[0];
     let spec = at(&probe.value, "spec").unwrap();
     assert_eq!(text(spec, "prober.path"), Some("/probe"), "prober.path");

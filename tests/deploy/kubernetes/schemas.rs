@@ -145,7 +145,7 @@ fn operator_resources_pass_the_prometheus_operator_schemas() {
         .collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["PodMonitor", "Probe", "ServiceMonitor"]),
+        BTreeSet::from(["PodMonitor", "Probe", "ScrapeConfig", "ServiceMonitor"]),
         "the Operator kinds the manifests use"
     );
     // Controls, which must be rejected: an unknown (misspelt) field, for tsc; an action outside the
@@ -155,9 +155,14 @@ fn operator_resources_pass_the_prometheus_operator_schemas() {
     let mut bad_enum = m.of_kind("PodMonitor").next().unwrap().value.clone();
     bad_enum["spec"]["podMetricsEndpoints"][0]["relabelings"][0]["action"] =
         Value::from("replaced");
+    // And a ScrapeConfig discovering a role Kubernetes does not have, so that its (v1alpha1) schema
+    // is seen to be applied too.
+    let mut bad_role = m.of_kind("ScrapeConfig").next().unwrap().value.clone();
+    bad_role["spec"]["kubernetesSDConfigs"][0]["role"] = Value::from("Services");
     let controls = docs.len();
     docs.push(("control: unknown field".to_owned(), misspelt));
     docs.push(("control: bad action".to_owned(), bad_enum));
+    docs.push(("control: bad role".to_owned(), bad_role));
 
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
@@ -192,6 +197,11 @@ fn operator_resources_pass_the_prometheus_operator_schemas() {
         results[&(controls + 1)].contains("action"),
         "the schema validators accepted relabeling action `replaced`: {}",
         results[&(controls + 1)]
+    );
+    assert!(
+        results[&(controls + 2)].contains("role"),
+        "the schema validators accepted a ScrapeConfig with role `Services`: {}",
+        results[&(controls + 2)]
     );
 
     // 2. tsc: each resource as an object literal of the package's type, so that excess property

@@ -137,6 +137,121 @@ fn prometheus_config_has_the_static_and_the_probe_job() {
     }
 }
 
+/// The file_sd job: blackbox's relabel chain plus the module, and the shipped example targets are
+/// the compose stack's services, each group naming a module of the stack's exporter whose kind takes
+/// its addresses' syntax (mysql host:port, redis redis://, http http(s)://). Whether the module's
+/// allowed_targets admit them is the exporter's business; the real-Prometheus test
+/// (prometheus/discovery.rs) runs this job against the exporter's modules.
+#[test]
+fn prometheus_config_file_sd_job_probes_the_example_targets_with_the_stacks_modules() {
+    let config = yaml(PROMETHEUS_CONFIG);
+    let job = config["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"].as_str() == Some("fanout-sd"))
+        .expect("no job fanout-sd");
+    assert_eq!(job["metrics_path"].as_str(), Some("/probe"));
+    let relabel: Vec<(Vec<&str>, &str, Option<&str>)> = job["relabel_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            assert!(
+                step["action"].as_str().unwrap_or("replace") == "replace"
+                    && step["regex"].is_null(),
+                "fanout-sd: plain copies only: {step:?}"
+            );
+            let sources = step["source_labels"]
+                .as_sequence()
+                .map(|s| s.iter().map(|l| l.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            (
+                sources,
+                step["target_label"].as_str().unwrap(),
+                step["replacement"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        relabel,
+        [
+            (vec!["__address__"], "__param_target", None),
+            (vec!["module"], "__param_module", None),
+            (vec!["__param_target"], "instance", None),
+            (vec![], "__address__", Some("fanout-exporter:9930")),
+        ],
+        "fanout-sd relabel chain"
+    );
+    let files = &job["file_sd_configs"][0]["files"];
+    assert_eq!(
+        files,
+        &serde_yaml::from_str::<serde_yaml::Value>("['targets/*.yml']").unwrap(),
+        "fanout-sd reads targets/ beside prometheus.yml"
+    );
+
+    let exporter = yaml(COMPOSE_EXPORTER_CONFIG);
+    let modules = exporter["modules"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{COMPOSE_EXPORTER_CONFIG} has no modules for fanout-sd"));
+    let compose = yaml("docker-compose.yml");
+    let mut examples = std::fs::read_dir(repo_path("deploy/prometheus/targets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect::<Vec<_>>();
+    examples.sort();
+    assert!(!examples.is_empty(), "no example targets file");
+    let mut kinds = BTreeSet::new();
+    for path in examples {
+        let relative = path
+            .strip_prefix(repo_path(""))
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let groups = yaml(&relative);
+        for group in groups.as_sequence().unwrap() {
+            let module = group["labels"]["module"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{relative}: a group without a module: {group:?}"));
+            let settings = modules.get(module).unwrap_or_else(|| {
+                panic!("{relative}: module {module} is not in {COMPOSE_EXPORTER_CONFIG}")
+            });
+            let kind = ["http", "mysql", "redis"]
+                .into_iter()
+                .find(|k| settings.get(*k).is_some())
+                .unwrap_or_else(|| {
+                    panic!("{COMPOSE_EXPORTER_CONFIG}: module {module} has no kind")
+                });
+            kinds.insert(kind);
+            for target in group["targets"].as_sequence().unwrap() {
+                let target = target.as_str().unwrap();
+                let (scheme, rest) = target.split_once("://").unwrap_or(("", target));
+                let schemes: &[&str] = match kind {
+                    "mysql" => &[""],
+                    "redis" => &["redis", "rediss"],
+                    _ => &["http", "https"],
+                };
+                assert!(
+                    schemes.contains(&scheme),
+                    "{relative}: {target} is not an address a {kind} module takes"
+                );
+                let host = rest.split(['/', ':']).next().unwrap();
+                assert!(
+                    compose["services"].get(host).is_some(),
+                    "{relative}: {target}: {host} is not a service of docker-compose.yml"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["http", "mysql", "redis"]),
+        "the example targets show every kind"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Alert rules
 
