@@ -520,3 +520,36 @@ fn concurrent_scrapes_of_a_target_share_one_collection() {
     // `slow` once for all 16 (the /metrics scrapes joined the probes' collection), `other` once.
     assert!(joined <= 3, "{joined} target requests");
 }
+
+#[test]
+fn a_scrape_in_flight_finishes_on_the_configuration_it_started_with() {
+    let (http, requests) = slow_http(Duration::from_millis(1500));
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start(
+        dir.path(),
+        &format!(
+            "http:\n  slow:\n    url: http://127.0.0.1:{}/\n",
+            http.port()
+        ),
+    );
+    let address = exporter.address;
+    let scrape = std::thread::spawn(move || support::get(address, "/metrics", &[]).text());
+    wait_until(
+        "the scrape to reach the target",
+        Duration::from_secs(10),
+        || requests.load(Ordering::SeqCst) == 1,
+    );
+    write(dir.path(), "config.yaml", "http: {}\n");
+    let response = exporter.request("POST", "/-/reload");
+    assert_eq!(response.status, 200, "{}", response.text());
+    // The reload did not wait for the scrape, and the scrape kept its target.
+    assert!(!scrape.is_finished(), "the reload waited for the scrape");
+    let text = scrape.join().unwrap();
+    assert_eq!(
+        value(&text, "probe_success{target=\"slow\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    let after = exporter.get("/metrics", &[]).text();
+    assert!(!after.contains("target=\"slow\""), "{after}");
+}
