@@ -215,31 +215,42 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Inject<'_, V> {
     /// `redis:` with nothing below it: a module that needs no settings.
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
         let empty = MapDeserializer::<_, E>::new(std::iter::empty::<(String, String)>());
-        self.visitor.visit_map(InjectMap {
-            inner: empty,
-            key: self.key,
-            address: Some(self.address),
-            value_next: false,
-        })
+        self.visitor
+            .visit_map(InjectMap::new(empty, self.key, self.address))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-        self.visitor.visit_map(InjectMap {
-            inner: map,
-            key: self.key,
-            address: Some(self.address),
-            value_next: false,
-        })
+        self.visitor
+            .visit_map(InjectMap::new(map, self.key, self.address))
     }
 }
 
 struct InjectMap<'a, A> {
     inner: A,
     key: &'static str,
-    /// The address, until its key has been handed out.
+    /// The address, until it has been handed out.
     address: Option<&'a str>,
+    /// The inner mapping has no more keys; the address key comes last, so that the block's own
+    /// address key (an error) is met before it.
+    inner_done: bool,
     /// The next value asked for is the address.
     value_next: bool,
+    /// The next value asked for belongs to the block's own address key, which is refused while
+    /// reading it, so that the error's path names the key (and the environment variable).
+    refuse_next: bool,
+}
+
+impl<'a, A> InjectMap<'a, A> {
+    fn new(inner: A, key: &'static str, address: &'a str) -> Self {
+        Self {
+            inner,
+            key,
+            address: Some(address),
+            inner_done: false,
+            value_next: false,
+            refuse_next: false,
+        }
+    }
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for InjectMap<'_, A> {
@@ -249,30 +260,49 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for InjectMap<'_, A> {
         &mut self,
         seed: S,
     ) -> Result<Option<S::Value>, A::Error> {
+        if !self.inner_done {
+            match self.inner.next_key::<String>()? {
+                Some(key) => {
+                    self.refuse_next = key == self.key;
+                    let key: StringDeserializer<A::Error> = key.into_deserializer();
+                    return seed.deserialize(key).map(Some);
+                }
+                None => self.inner_done = true,
+            }
+        }
         if self.address.is_some() && !self.value_next {
             self.value_next = true;
             return seed
                 .deserialize(StrDeserializer::<A::Error>::new(self.key))
                 .map(Some);
         }
-        let Some(key) = self.inner.next_key::<String>()? else {
-            return Ok(None);
-        };
-        if key == self.key {
-            return Err(de::Error::custom(format!(
-                "a module has no `{key}`: each /probe?target= gives the address; remove it"
-            )));
-        }
-        let key: StringDeserializer<A::Error> = key.into_deserializer();
-        seed.deserialize(key).map(Some)
+        Ok(None)
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        if std::mem::take(&mut self.refuse_next) {
+            return self
+                .inner
+                .next_value_seed(Refuse(self.key, PhantomData::<S::Value>));
+        }
         if self.value_next
             && let Some(address) = self.address.take()
         {
             return seed.deserialize(StrDeserializer::<A::Error>::new(address));
         }
         self.inner.next_value_seed(seed)
+    }
+}
+
+/// The value of a module's own address key: always an error.
+struct Refuse<T>(&'static str, PhantomData<T>);
+
+impl<'de, T> DeserializeSeed<'de> for Refuse<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<T, D::Error> {
+        Err(de::Error::custom(format!(
+            "a module has no `{}`: each /probe?target= gives the address; remove it",
+            self.0
+        )))
     }
 }

@@ -151,7 +151,7 @@ fn idle_targets_are_swept_unless_in_use() {
 fn module_mistakes_name_the_key_and_line() {
     let e = error("modules:\n  m:\n    redis:\n      url: redis://x\n    allowed_targets: [x]\n");
     assert!(
-        e.starts_with("config.yaml:4: modules.m.redis: a module has no `url`"),
+        e.starts_with("config.yaml:4: modules.m.redis: a module has no `url`: each /probe?target= gives the address"),
         "{e}"
     );
     let e = error("modules:\n  m:\n    redis: {}\n    http: {}\n    allowed_targets: [x]\n");
@@ -253,4 +253,41 @@ fn test_global() -> Global {
         max_concurrency: 4,
         labels: BTreeMap::new(),
     }
+}
+
+#[test]
+fn the_environment_reaches_modules_and_its_mistakes_name_the_variable() {
+    let yaml = "modules:\n  m:\n    redis: {}\n    allowed_targets: [10.0.0.0/8]\n";
+    let config = load_in_jail(
+        yaml,
+        |jail| {
+            jail.set_env("FANOUT_EXPORTER_MODULES__M__MAX_TARGETS", "7");
+            jail.set_env("FANOUT_EXPORTER_MODULES__M__REDIS__LABELS__SHARD", "0001");
+        },
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(config.modules[0].max_targets, 7);
+    assert_eq!(
+        config.modules[0].labels,
+        [("shard".to_owned(), "0001".to_owned())]
+    );
+    // The environment's settings reach every collector the module builds.
+    let module = Module::new(config.modules[0].clone());
+    let target = module
+        .target("redis://10.0.0.1", Instant::now())
+        .expect("allowed");
+    assert_eq!(target.labels, [("shard".to_owned(), "0001".to_owned())]);
+    let errors = load_in_jail(
+        yaml,
+        |jail| jail.set_env("FANOUT_EXPORTER_MODULES__M__REDIS__URL", "redis://x"),
+        FlagOverrides::default(),
+    )
+    .expect_err("a module has no url");
+    let text = errors.to_string();
+    assert!(
+        text.contains("modules.m.redis.url: a module has no `url`")
+            && text.contains("(set by FANOUT_EXPORTER_MODULES__M__REDIS__URL)"),
+        "{text}"
+    );
 }
