@@ -21,8 +21,10 @@ pub mod config;
 pub mod exposition;
 pub mod healthcheck;
 pub mod modules;
+pub mod redact;
 pub mod scrape;
 pub mod server;
+pub mod target;
 pub mod telemetry;
 
 /// Version of this build.

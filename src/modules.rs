@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fanout_collectors::config::Destination;
 use fanout_collectors::{Collector, Kind};
 
-use crate::scrape::Target;
+use crate::target::Target;
 use allow::AllowList;
 
 /// Builds a module's collector for one address, reading the module's secret files afresh; the error

@@ -7,29 +7,23 @@
 //! everything to [`crate::exposition`] to label, merge and encode.
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use fanout_collectors::{CollectError, Collector, Families, Outcome};
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
+use fanout_collectors::Families;
 use prometheus::proto::MetricFamily;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::exposition::Batch;
 use crate::modules::{Module, Refusal};
+use crate::target::{Collected, GRACE, Target};
 
 /// Lowest budget we ever run with, whatever the header says: below this nothing useful finishes.
 pub const MIN_BUDGET: Duration = Duration::from_millis(100);
 
 /// Highest budget allowed by configuration (`global.scrape_timeout`).
 pub const MAX_BUDGET: Duration = Duration::from_secs(3600);
-
-/// How long after the deadline the engine waits for a collector that promised to honour it, so a
-/// collector that enforces the deadline itself gets to report its partial results.
-const GRACE: Duration = Duration::from_millis(50);
 
 /// Settings that apply to every scrape (`global` in the config file).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,105 +36,6 @@ pub struct Global {
     pub max_concurrency: usize,
     /// Labels added to every target's samples.
     pub labels: BTreeMap<String, String>,
-}
-
-/// One target, ready to collect: configured, or created by a module for a `/probe` address.
-#[derive(Clone)]
-pub struct Target {
-    /// Configured name (the `target` label on `/metrics`); a dynamic target's endpoint.
-    pub name: String,
-    /// Global labels merged with the target's own (the target's win), sorted by name.
-    pub labels: Vec<(String, String)>,
-    /// The collector bound to this target.
-    pub collector: Arc<dyn Collector>,
-    fingerprint: u64,
-    last: Arc<Mutex<Option<LastScrape>>>,
-    running: Arc<Mutex<Option<Running>>>,
-}
-
-/// A collection in flight, which every scrape of the same target that arrives meanwhile awaits
-/// instead of starting its own.
-type Running = Shared<BoxFuture<'static, Arc<Collected>>>;
-
-/// One finished collection, shared by the scrapes that awaited it.
-#[derive(Debug)]
-struct Collected {
-    families: Vec<MetricFamily>,
-    up: bool,
-    succeeded: bool,
-    /// Time spent collecting, without the wait for a concurrency slot.
-    elapsed: Duration,
-}
-
-/// The latest collection of a target, through `/metrics` or `/probe`, kept for the status page: an
-/// operator asking "why is this target down" wants the answer without waiting for the next scrape.
-#[derive(Debug, Clone)]
-pub struct LastScrape {
-    /// When the collection finished.
-    pub finished: SystemTime,
-    /// Time spent collecting, as in `fanout_exporter_scrape_duration_seconds`.
-    pub duration: Duration,
-    /// The kind's up gauge.
-    pub up: bool,
-    /// `fanout_exporter_scrape_success`.
-    pub succeeded: bool,
-    /// The collection's errors, joined and passed through [`redact`].
-    pub error: Option<String>,
-}
-
-impl Target {
-    /// Bundle a collector with its name and labels.
-    pub fn new(name: String, labels: Vec<(String, String)>, collector: Arc<dyn Collector>) -> Self {
-        Self {
-            name,
-            labels,
-            collector,
-            fingerprint: 0,
-            last: Arc::default(),
-            running: Arc::default(),
-        }
-    }
-
-    /// The same target with the digest of what its collector was built from: a reload keeps the
-    /// running collector (and its connections) of a target whose kind, name and digest are unchanged.
-    pub fn with_fingerprint(mut self, fingerprint: u64) -> Self {
-        self.fingerprint = fingerprint;
-        self
-    }
-
-    /// The kind's name (`http`, `mysql`, `redis`).
-    pub fn kind(&self) -> &'static str {
-        self.collector.kind().name
-    }
-
-    /// The latest collection, `None` until the target has been scraped once.
-    pub fn last_scrape(&self) -> Option<LastScrape> {
-        self.last
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Whether anything but its owner holds the collector (a scrape in flight).
-    pub fn in_use(&self) -> bool {
-        Arc::strong_count(&self.collector) > 1
-    }
-
-    /// Whether `old`, from the configuration being replaced, is this target unchanged.
-    fn same_as(&self, old: &Target) -> bool {
-        self.name == old.name && self.kind() == old.kind() && self.fingerprint == old.fingerprint
-    }
-
-    /// Keep `old`'s collector, connections, latest scrape and collection in flight.
-    fn keep(&mut self, old: &Target) {
-        self.collector = Arc::clone(&old.collector);
-        self.last = Arc::clone(&old.last);
-        self.running = Arc::clone(&old.running);
-    }
-
-    fn record(&self, scrape: LastScrape) {
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(scrape);
-    }
 }
 
 /// Which targets a scrape covers, and how their samples are labelled.
@@ -287,7 +182,7 @@ impl Engine {
         budget: Duration,
         label_target: bool,
     ) -> Batch {
-        let running = self.join_or_start(target, deadline, budget);
+        let running = target.join_or_start(&self.limiter, deadline, budget);
         // A scrape that joined a collection started earlier still keeps its own deadline. The
         // collection itself ends by its deadline plus GRACE, so the scrape that started it always
         // gets its result (and the status page its record) before this wait gives up.
@@ -324,53 +219,6 @@ impl Engine {
             families,
         }
     }
-
-    /// The collection of `target` in flight, or a new one. The collection runs as its own task, so it
-    /// finishes (and is recorded for the status page) even when the scrape that started it gives up.
-    fn join_or_start(&self, target: &Target, deadline: Instant, budget: Duration) -> Running {
-        let mut slot = target
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(running) = slot.as_ref() {
-            return running.clone();
-        }
-        let task = tokio::spawn(collect(
-            target.clone(),
-            Arc::clone(&self.limiter),
-            deadline,
-            budget,
-        ));
-        let slot_again = Arc::clone(&target.running);
-        let running = async move {
-            match task.await {
-                Ok(collected) => collected,
-                Err(error) => {
-                    // Only a bug gets here (the task catches collector panics); free the slot so the
-                    // next scrape starts afresh.
-                    tracing::error!(%error, "collection task failed");
-                    *slot_again.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                    Arc::new(Collected::nothing(Duration::ZERO))
-                }
-            }
-        }
-        .boxed()
-        .shared();
-        *slot = Some(running.clone());
-        running
-    }
-}
-
-impl Collected {
-    /// No families, down: what a scrape reports when it got no collection by its deadline.
-    fn nothing(elapsed: Duration) -> Self {
-        Self {
-            families: Vec::new(),
-            up: false,
-            succeeded: false,
-            elapsed,
-        }
-    }
 }
 
 /// The deadline `budget` from now.
@@ -378,65 +226,6 @@ fn deadline(budget: Duration) -> Instant {
     let now = Instant::now();
     // Config bounds scrape_timeout, so this cannot overflow; a far deadline is the safe fallback.
     now.checked_add(budget).unwrap_or(now + MAX_BUDGET)
-}
-
-/// One collection of `target`: wait for a concurrency slot, collect by `deadline` whatever the
-/// collector does (error, hang, panic), log and record the outcome, and free the target's slot for
-/// the next collection.
-async fn collect(
-    target: Target,
-    limiter: Arc<Semaphore>,
-    deadline: Instant,
-    budget: Duration,
-) -> Arc<Collected> {
-    // The duration covers the collection itself, not the wait for a concurrency slot.
-    let started = std::sync::OnceLock::<Instant>::new();
-    let run = async {
-        let _permit = limiter
-            .acquire()
-            .await
-            .map_err(|_| CollectError::Internal("concurrency limiter closed".into()))?;
-        let _ = started.set(Instant::now());
-        AssertUnwindSafe(target.collector.collect(deadline))
-            .catch_unwind()
-            .await
-            .map_err(|panic| CollectError::Internal(panic_message(&panic)))
-    };
-    let outcome = match tokio::time::timeout_at(deadline + GRACE, run).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(error)) => Outcome::down(Vec::new(), error),
-        Err(_) => Outcome::down(Vec::new(), CollectError::Timeout(budget)),
-    };
-    let elapsed = started.get().map_or(Duration::ZERO, |s| s.elapsed());
-    let kind = target.collector.kind();
-    for error in &outcome.errors {
-        tracing::warn!(
-            target_name = %target.name,
-            collector = kind.name,
-            class = error.class(),
-            %error,
-            "target scrape failed"
-        );
-    }
-    let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
-    target.record(LastScrape {
-        finished: SystemTime::now(),
-        duration: elapsed,
-        up: outcome.up,
-        succeeded: outcome.succeeded(),
-        error: (!errors.is_empty()).then(|| redact(&errors.join("; "))),
-    });
-    let collected = Arc::new(Collected {
-        up: outcome.up,
-        succeeded: outcome.succeeded(),
-        families: outcome.families,
-        elapsed,
-    });
-    *target
-        .running
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = None;
-    collected
 }
 
 /// The budget rule (exporter-conventions §2): the header minus the offset, bounded by the configured
@@ -469,64 +258,6 @@ pub fn budget(configured: Duration, offset: Duration, header: Option<&str>) -> D
         }
     };
     usable.min(configured).max(MIN_BUDGET)
-}
-
-/// Longest error text kept for the status page.
-const MAX_ERROR_CHARS: usize = 500;
-
-/// Make an error message fit for a page anyone with network access can open. Collectors already keep
-/// secrets out of their errors; this is the second line of defence for text they pass on from
-/// elsewhere (a redirect's `Location`, a server's message): of every URL only the scheme, host and
-/// port stay (userinfo, path, query and fragment are replaced), line breaks are flattened, and the
-/// text is cut to a bounded length.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS + 3));
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        // The URL runs to the next whitespace or quote.
-        let end = after
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
-            .unwrap_or(after.len());
-        let (url, tail) = after.split_at(end);
-        // Userinfo ends at the last `@` (sloppy text may put a `/` in a password; an `@` in a path
-        // only costs the host its visibility).
-        let host_part = match url.rfind('@') {
-            Some(at) => {
-                out.push_str("[REDACTED]@");
-                &url[at + 1..]
-            }
-            None => url,
-        };
-        // Path, query and fragment may all carry tokens; the host and port are what tell targets apart.
-        match host_part.find(['/', '?', '#', ';']) {
-            Some(cut) => {
-                out.push_str(&host_part[..cut]);
-                out.push_str("/[REDACTED]");
-            }
-            None => out.push_str(host_part),
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    let flat: String = out
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match flat.char_indices().nth(MAX_ERROR_CHARS) {
-        Some((cut, _)) => format!("{}...", &flat[..cut]),
-        None => flat,
-    }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown payload".to_owned());
-    format!("collector panicked: {text}")
 }
 
 #[cfg(test)]

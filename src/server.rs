@@ -16,7 +16,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, middleware, web};
 
 use crate::exposition::{self, Batch};
 use crate::modules::Refusal;
-use crate::scrape::{ProbeError, Selection, redact};
+use crate::redact::redact;
+use crate::scrape::{ProbeError, Selection};
 
 mod page;
 mod state;

@@ -7,14 +7,27 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_collectors::config::{KindConfig, Text};
+use fanout_collectors::Kind;
+use fanout_collectors::config::{Context, Guard, KindConfig, Labels, Text};
+use fanout_collectors::family::is_valid_name;
 use fanout_collectors::registry;
+use figment::Figment;
+use figment::providers::Serialized;
+use figment::value::Value;
 use serde::de::value::{MapDeserializer, StrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::forward_to_deserialize_any;
+
+use super::{Build, Validator, digest, merge_labels, redact};
+use crate::modules::allow::AllowList;
+use crate::modules::{Factory, ModuleSpec};
+use crate::scrape::Global;
 
 /// Default `idle_timeout`: a few scrape intervals of the common 1m, so a target Prometheus still
 /// scrapes keeps its connection, and one that left service discovery is closed soon after.
@@ -304,5 +317,183 @@ impl<'de, T> DeserializeSeed<'de> for Refuse<T> {
             "a module has no `{}`: each /probe?target= gives the address; remove it",
             self.0
         )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation, and the factory each module builds its targets' collectors with.
+
+/// One module, deserialized by its kind with a placeholder address, waiting for validation.
+pub(super) struct PendingModule {
+    kind: &'static Kind,
+    name: String,
+    common: Common,
+    labels: Labels,
+    /// Builds the placeholder collector, which checks the module's settings (files, TLS material).
+    check: Build,
+    /// The kind block as layered, from which each probed address gets its own collector.
+    raw: Value,
+    destination: fn(&str) -> Result<fanout_collectors::config::Destination, String>,
+    factory: fn(Value, Option<PathBuf>, Duration, Guard) -> Factory,
+}
+
+pub(super) fn pending<K: KindConfig>(name: String, entry: Entry<K>, raw: Value) -> PendingModule {
+    let config = entry.config;
+    PendingModule {
+        kind: K::KIND,
+        name,
+        common: entry.common,
+        labels: config.labels().clone(),
+        check: Box::new(move |ctx| config.build(ctx)),
+        raw,
+        destination: K::destination,
+        factory: factory::<K>,
+    }
+}
+
+/// How a module of kind `K` builds a collector for a probed address: its kind block with the address
+/// added, extracted as leniently as the file was, validated and built by the kind. Secret files are
+/// read afresh for every new address.
+fn factory<K: KindConfig>(
+    raw: Value,
+    base_dir: Option<PathBuf>,
+    scrape_timeout: Duration,
+    guard: Guard,
+) -> Factory {
+    Arc::new(move |address: &str| {
+        let mut block = raw.as_dict().cloned().unwrap_or_default();
+        block.insert(K::ADDRESS_KEY.to_owned(), Value::from(address.to_owned()));
+        let config = Figment::from(Serialized::defaults(block))
+            .extract_lossy::<K>()
+            .map_err(|e| redact(&e.to_string()))?;
+        let mut ctx = Context::new(base_dir.as_deref(), scrape_timeout).with_guard(guard.clone());
+        let collector = config.build(&mut ctx);
+        let issues: Vec<String> = ctx
+            .into_issues()
+            .into_iter()
+            .map(|i| {
+                let path = i.path.join(".");
+                if path.is_empty() {
+                    i.message
+                } else {
+                    format!("{path}: {}", i.message)
+                }
+            })
+            .collect();
+        match collector {
+            Some(c) if issues.is_empty() => Ok(c),
+            _ => Err(issues.join("; ")),
+        }
+    })
+}
+
+/// Bounds of `idle_timeout`: shorter than a second would close connections between two scrapes of
+/// any sane interval; longer than a day keeps departed targets' connections for no reason.
+const IDLE_TIMEOUT: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(86_400);
+
+/// Upper bound of `max_targets`.
+const MAX_TARGETS: usize = 100_000;
+
+impl Validator<'_> {
+    pub(super) fn module(
+        &mut self,
+        m: PendingModule,
+        global: &Global,
+        global_labels: &BTreeMap<String, String>,
+        base_dir: Option<&Path>,
+    ) -> Option<ModuleSpec> {
+        let (name, kind) = (m.name.as_str(), m.kind.name);
+        let errors_before = self.errors.len();
+        if !is_valid_name(name) {
+            self.error(
+                &["modules", name],
+                "invalid module name: expected [A-Za-z0-9_.-]+",
+            );
+        }
+        let allow = match &m.common.allowed_targets {
+            None => {
+                self.error_near(
+                    &["modules", name, "allowed_targets"],
+                    "missing: list the addresses this module may probe (CIDRs such as 10.0.0.0/8, \
+                     host-name globs such as *.svc.cluster.local, URL prefixes); nothing is allowed by default",
+                );
+                None
+            }
+            Some(rules) if rules.is_empty() => {
+                self.error(
+                    &["modules", name, "allowed_targets"],
+                    "empty: list at least one address rule; nothing is allowed by default",
+                );
+                None
+            }
+            Some(rules) => match AllowList::parse(rules) {
+                Ok(list) => Some(list),
+                Err((index, why)) => {
+                    let index = index.to_string();
+                    self.error(&["modules", name, "allowed_targets", &index], why);
+                    None
+                }
+            },
+        };
+        let idle_timeout = m.common.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        if !IDLE_TIMEOUT.contains(&idle_timeout) {
+            self.error(
+                &["modules", name, "idle_timeout"],
+                format!(
+                    "must be between {} and {}",
+                    humantime::format_duration(*IDLE_TIMEOUT.start()),
+                    humantime::format_duration(*IDLE_TIMEOUT.end())
+                ),
+            );
+        }
+        let max_targets = m.common.max_targets.unwrap_or(DEFAULT_MAX_TARGETS);
+        if !(1..=MAX_TARGETS).contains(&max_targets) {
+            self.error(
+                &["modules", name, "max_targets"],
+                format!("must be between 1 and {MAX_TARGETS}"),
+            );
+        }
+        let own = self.labels(&["modules", name, kind, "labels"], &m.labels);
+        let labels = merge_labels(global_labels, own);
+        let mut ctx = Context::new(base_dir, global.scrape_timeout);
+        let checked = (m.check)(&mut ctx);
+        let mut hasher = std::hash::DefaultHasher::new();
+        (kind, global.scrape_timeout, base_dir, ctx.files_digest()).hash(&mut hasher);
+        (
+            &m.common.allowed_targets,
+            idle_timeout,
+            max_targets,
+            &labels,
+        )
+            .hash(&mut hasher);
+        digest(&m.raw, &[], &mut hasher);
+        self.issues(&["modules", name, kind], ctx);
+        // The placeholder collector only proved the settings; it never connected.
+        drop(checked);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let allow = allow?;
+        let guard = {
+            let allow = allow.clone();
+            Guard::new(move |d| allow.allows(d))
+        };
+        Some(ModuleSpec {
+            name: m.name.clone(),
+            kind: m.kind,
+            allow,
+            idle_timeout,
+            max_targets,
+            labels,
+            destination: m.destination,
+            factory: (m.factory)(
+                m.raw,
+                base_dir.map(Path::to_owned),
+                global.scrape_timeout,
+                guard,
+            ),
+            fingerprint: hasher.finish(),
+        })
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Generation;
-use crate::scrape::{LastScrape, Target};
+use crate::target::{LastScrape, Target};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:90em;padding:0 1em;color:#222}\
 h1{margin-bottom:.2em}nav a{margin-right:1.2em}code{background:#f1f1f1;padding:0 .25em}\
@@ -228,7 +228,7 @@ mod tests {
     #[tokio::test]
     async fn status_page_shows_every_state_escaped_and_redacted() {
         let target = |name: &str, up, error| {
-            crate::scrape::Target::new(name.into(), Vec::new(), Arc::new(Told { up, error }))
+            crate::target::Target::new(name.into(), Vec::new(), Arc::new(Told { up, error }))
         };
         let global = crate::scrape::Global {
             scrape_timeout: Duration::from_secs(5),

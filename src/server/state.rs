@@ -19,7 +19,8 @@ use prometheus::Registry;
 use crate::config::{Config, ConfigErrors};
 use crate::exposition::{self, Batch};
 use crate::modules::Module;
-use crate::scrape::{Engine, Selection, Target};
+use crate::scrape::{Engine, Selection};
+use crate::target::Target;
 
 /// A `/metrics` response being built, which identical requests arriving meanwhile share.
 type SharedBody = Shared<BoxFuture<'static, Option<Bytes>>>;
