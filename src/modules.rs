@@ -190,6 +190,14 @@ impl Module {
             .collect()
     }
 
+    /// How many addresses are live.
+    pub fn live(&self) -> usize {
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// The live dynamic targets, by address.
     pub fn targets(&self) -> Vec<Target> {
         let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
