@@ -123,29 +123,21 @@ impl Target {
 }
 
 impl Target {
-    /// The collection of `target` in flight, or a new one. The collection runs as its own task, so it
-    /// finishes (and is recorded for the status page) even when the scrape that started it gives up.
+    /// The collection in flight, or a new one under `deadline` behind `limiter`. It runs as its own
+    /// task, so it finishes (and is recorded for the status page) even when the scrape that started
+    /// it gives up.
     pub(crate) fn join_or_start(
         &self,
         limiter: &Arc<Semaphore>,
         deadline: Instant,
         budget: Duration,
     ) -> Running {
-        let target = self;
-        let mut slot = target
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(running) = slot.as_ref() {
             return running.clone();
         }
-        let task = tokio::spawn(collect(
-            target.clone(),
-            Arc::clone(limiter),
-            deadline,
-            budget,
-        ));
-        let slot_again = Arc::clone(&target.running);
+        let task = tokio::spawn(collect(self.clone(), Arc::clone(limiter), deadline, budget));
+        let slot_again = Arc::clone(&self.running);
         let running = async move {
             match task.await {
                 Ok(collected) => collected,
