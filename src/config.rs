@@ -292,7 +292,7 @@ impl Layered {
                 match self.figment.extract_lossy::<modules::Section<K>>() {
                     Ok(section) => {
                         let raw = raw_entries(self.figment, &["modules"]);
-                        for (name, entry) in section.0 {
+                        for (name, entry) in modules::of_kind(section) {
                             let block = raw
                                 .get(&name)
                                 .and_then(|m| m.as_dict())
@@ -409,36 +409,55 @@ struct GlobalSection {
     global: RawGlobal,
 }
 
-/// The entries of one kind's section, read from the whole document with the other sections skipped, so
-/// that serde_yaml's and figment's errors keep the full key path and position.
-struct Section<K>(BTreeMap<String, K>);
+/// Which top-level key an [`Under`] reads.
+trait TopKey {
+    /// The key.
+    fn key() -> &'static str;
+}
 
-impl<'de, K: KindConfig> Deserialize<'de> for Section<K> {
+/// The value under one top-level key, read from the whole document with the other sections skipped,
+/// so that serde_yaml's and figment's errors keep the full key path and position. The default when
+/// the key is absent or empty.
+struct Under<P, T>(T, PhantomData<P>);
+
+impl<'de, P: TopKey, T: Deserialize<'de> + Default> Deserialize<'de> for Under<P, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Entries<K>(PhantomData<K>);
-        impl<'de, K: KindConfig> de::Visitor<'de> for Entries<K> {
-            type Value = Section<K>;
+        struct Top<P, T>(PhantomData<(P, T)>);
+        impl<'de, P: TopKey, T: Deserialize<'de> + Default> de::Visitor<'de> for Top<P, T> {
+            type Value = Under<P, T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a mapping")
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Section<K>, E> {
-                Ok(Section(BTreeMap::new()))
+            fn visit_unit<E: de::Error>(self) -> Result<Under<P, T>, E> {
+                Ok(Under(T::default(), PhantomData))
             }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Section<K>, A::Error> {
-                let mut entries = BTreeMap::new();
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Under<P, T>, A::Error> {
+                let mut value = T::default();
                 while let Some(key) = map.next_key::<String>()? {
-                    if key == K::KIND.name {
-                        entries = map.next_value()?;
+                    if key == P::key() {
+                        value = map.next_value()?;
                     } else {
                         map.next_value::<de::IgnoredAny>()?;
                     }
                 }
-                Ok(Section(entries))
+                Ok(Under(value, PhantomData))
             }
         }
-        d.deserialize_map(Entries(PhantomData))
+        d.deserialize_map(Top(PhantomData))
     }
 }
+
+/// The section of kind `K`.
+struct KindKey<K>(PhantomData<K>);
+
+impl<K: KindConfig> TopKey for KindKey<K> {
+    fn key() -> &'static str {
+        K::KIND.name
+    }
+}
+
+/// The entries of kind `K`'s section, by target name.
+type Section<K> = Under<KindKey<K>, BTreeMap<String, K>>;
 
 /// An error found once the environment and flags are layered on: the file alone was fine, so it names
 /// the environment variable when one supplied the value.

@@ -24,7 +24,7 @@ use serde::de::value::{MapDeserializer, StrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::{Build, Validator, digest, merge_labels, redact};
+use super::{Build, TopKey, Under, Validator, digest, merge_labels, redact};
 use crate::modules::allow::AllowList;
 use crate::modules::{Factory, ModuleSpec};
 use crate::scrape::Global;
@@ -55,42 +55,28 @@ pub struct Entry<K> {
     pub config: K,
 }
 
-/// The modules of kind `K`, read from the whole document with everything else skipped.
-pub struct Section<K>(pub BTreeMap<String, Entry<K>>);
+/// The `modules` section.
+pub struct ModulesKey;
 
-impl<'de, K: KindConfig> de::Deserialize<'de> for Section<K> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Top<K>(PhantomData<K>);
-        impl<'de, K: KindConfig> Visitor<'de> for Top<K> {
-            type Value = Section<K>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Section<K>, E> {
-                Ok(Section(BTreeMap::new()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Section<K>, A::Error> {
-                let mut found = BTreeMap::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "modules" {
-                        let all: BTreeMap<String, Maybe<K>> = map.next_value()?;
-                        found = all
-                            .into_iter()
-                            .filter_map(|(name, m)| m.0.map(|e| (name, e)))
-                            .collect();
-                    } else {
-                        map.next_value::<de::IgnoredAny>()?;
-                    }
-                }
-                Ok(Section(found))
-            }
-        }
-        d.deserialize_map(Top(PhantomData))
+impl TopKey for ModulesKey {
+    fn key() -> &'static str {
+        "modules"
     }
 }
 
+/// Every module, by name; those whose kind block is `K`'s are `Some`.
+pub type Section<K> = Under<ModulesKey, BTreeMap<String, Maybe<K>>>;
+
+/// The modules of kind `K` in a [`Section`], by name.
+pub fn of_kind<K>(section: Section<K>) -> impl Iterator<Item = (String, Entry<K>)> {
+    section
+        .0
+        .into_iter()
+        .filter_map(|(name, m)| m.0.map(|e| (name, e)))
+}
+
 /// A module entry, `Some` when its kind block is `K`'s.
-struct Maybe<K>(Option<Entry<K>>);
+pub struct Maybe<K>(Option<Entry<K>>);
 
 impl<'de, K: KindConfig> de::Deserialize<'de> for Maybe<K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -142,11 +142,7 @@ impl Exporter {
 
     /// Send `signal` (as `kill` spells it) and wait for the process to exit.
     pub fn signal(mut self, signal: &str) -> ExitStatus {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+        self.send(signal);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -565,25 +561,6 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(peer)
-    }
-
-    /// `method` `path` on the exporter.
-    pub fn request(&self, method: &str, path: &str) -> Response {
-        request(self.address, method, path, &[])
-    }
-
-    /// Send `signal` (as `kill` spells it) and return at once; the process may go on running.
-    pub fn send(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
-        self.child.try_wait().expect("wait").is_none()
     }
 
     /// Process id, for reading its resource use.

@@ -493,7 +493,7 @@ fn concurrent_scrapes_of_a_target_share_one_collection() {
             http.port()
         ),
     );
-    // 64 scrapers at once, through /metrics and /probe alike: each target is collected once.
+    // 48 scrapers at once: each target is collected once.
     let took = concurrently(exporter.address, "/metrics", 48);
     let probes = concurrently(exporter.address, "/probe?target=slow", 1);
     let collections = requests.load(Ordering::SeqCst);
