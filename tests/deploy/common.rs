@@ -167,3 +167,27 @@ fn durations_are_read_as_prometheus_reads_them() {
         );
     }
 }
+
+/// The kind of a module as an exporter config writes it: its one kind block.
+pub fn module_kind(settings: &serde_yaml::Value, module: &str) -> &'static str {
+    ["http", "mysql", "redis"]
+        .into_iter()
+        .find(|k| settings.get(*k).is_some())
+        .unwrap_or_else(|| panic!("module {module} has no kind block"))
+}
+
+/// The host of `target`, after checking it is written the way a `kind` module takes addresses
+/// (`host:port` for mysql, `redis(s)://` for redis, `http(s)://` for http); `context` names the file.
+pub fn module_target_host<'a>(kind: &str, target: &'a str, context: &str) -> &'a str {
+    let (scheme, rest) = target.split_once("://").unwrap_or(("", target));
+    let schemes: &[&str] = match kind {
+        "mysql" => &[""],
+        "redis" => &["redis", "rediss"],
+        _ => &["http", "https"],
+    };
+    assert!(
+        schemes.contains(&scheme),
+        "{context}: {target} is not an address a {kind} module takes"
+    );
+    rest.split(['/', ':']).next().unwrap_or_default()
+}

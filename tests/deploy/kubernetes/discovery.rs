@@ -11,6 +11,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::monitors::{prometheus_relabeling, sanitize};
 use super::{Doc, Manifests, at, exporter_config, list, manifests, service_backend, text};
+use crate::common::{module_kind, module_target_host};
 
 /// The namespace of the annotated Service that [`kubernetes_services`] adds: the shop namespace
 /// multi-target.yaml's modules allow.
@@ -258,10 +259,7 @@ fn module_probes_list_addresses_their_module_takes_and_allows() {
                 pod.doc.id()
             )
         });
-        let kind = ["http", "mysql", "redis"]
-            .into_iter()
-            .find(|k| settings.get(*k).is_some())
-            .unwrap_or_else(|| panic!("module {module}: no kind"));
+        let kind = module_kind(settings, module);
         let globs: Vec<&str> = list(settings, "allowed_targets")
             .iter()
             .filter_map(Value::as_str)
@@ -271,18 +269,7 @@ fn module_probes_list_addresses_their_module_takes_and_allows() {
         assert!(!targets.is_empty(), "{}: no targets", probe.id());
         for target in targets {
             let target = target.as_str().unwrap();
-            let (scheme, rest) = target.split_once("://").unwrap_or(("", target));
-            let schemes: &[&str] = match kind {
-                "mysql" => &[""],
-                "redis" => &["redis", "rediss"],
-                _ => &["http", "https"],
-            };
-            assert!(
-                schemes.contains(&scheme),
-                "{}: {target} is not an address a {kind} module takes",
-                probe.id()
-            );
-            let host = rest.split(['/', ':']).next().unwrap();
+            let host = module_target_host(kind, target, &probe.id());
             assert!(
                 globs.iter().any(|g| glob_matches(g, host)),
                 "{}: {target}: module {module}'s allowed_targets {globs:?} do not allow {host} \

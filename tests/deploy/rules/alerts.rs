@@ -9,7 +9,7 @@ use super::{
     AlertTest, COMPOSE_EXPORTER_CONFIG, ExpectedAlert, PROMETHEUS_CONFIG, RULE_TESTS, RULES,
     RuleTests, read, repo_path, rules, run_promtool, yaml,
 };
-use crate::common::duration;
+use crate::common::{duration, module_kind, module_target_host};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------------
@@ -218,26 +218,11 @@ fn prometheus_config_file_sd_job_probes_the_example_targets_with_the_stacks_modu
             let settings = modules.get(module).unwrap_or_else(|| {
                 panic!("{relative}: module {module} is not in {COMPOSE_EXPORTER_CONFIG}")
             });
-            let kind = ["http", "mysql", "redis"]
-                .into_iter()
-                .find(|k| settings.get(*k).is_some())
-                .unwrap_or_else(|| {
-                    panic!("{COMPOSE_EXPORTER_CONFIG}: module {module} has no kind")
-                });
+            let kind = module_kind(settings, module);
             kinds.insert(kind);
             for target in group["targets"].as_sequence().unwrap() {
                 let target = target.as_str().unwrap();
-                let (scheme, rest) = target.split_once("://").unwrap_or(("", target));
-                let schemes: &[&str] = match kind {
-                    "mysql" => &[""],
-                    "redis" => &["redis", "rediss"],
-                    _ => &["http", "https"],
-                };
-                assert!(
-                    schemes.contains(&scheme),
-                    "{relative}: {target} is not an address a {kind} module takes"
-                );
-                let host = rest.split(['/', ':']).next().unwrap();
+                let host = module_target_host(kind, target, &relative);
                 assert!(
                     compose["services"].get(host).is_some(),
                     "{relative}: {target}: {host} is not a service of docker-compose.yml"
