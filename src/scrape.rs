@@ -223,11 +223,8 @@ impl Engine {
             labels.push(("target".to_owned(), target.name.clone()));
         }
         labels.extend(target.labels.iter().cloned());
-        Batch {
-            source: target.name.clone(),
-            labels,
-            families,
-        }
+        // Rendered now, as this target finishes, so its families are freed before the others answer.
+        crate::exposition::render(&target.name, &labels, &families)
     }
 }
 

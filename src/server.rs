@@ -69,11 +69,7 @@ impl State {
         .set(&[], budget.as_secs_f64());
         let mut families = own.finish();
         families.extend(self.process.gather());
-        Batch {
-            source: "fanout_exporter".into(),
-            labels: Vec::new(),
-            families,
-        }
+        exposition::render("fanout_exporter", &[], &families)
     }
 }
 
