@@ -11,7 +11,7 @@
 //!   sample costs about 300 bytes in a dozen small allocations, its line about 50, and holding every
 //!   target's protos until the last target had answered was most of the exporter's memory at 1,000
 //!   targets.
-//! - [`merge`] and [`encode`]: group the batches' families by name,
+//! - [`merge`], then [`encode`] or [`Merged::into_chunks`]: group the batches' families by name,
 //!   sorted; drop type conflicts and duplicate series (logged, never a 500); concatenate the text.
 //!   Duplicates are found from the rendered lines themselves, one family name at a time, so no
 //!   per-series bookkeeping lives as long as the batches.
@@ -546,6 +546,19 @@ impl Merged {
             .sum()
     }
 
+    /// The encoded text in pieces of about `size` bytes (whole families of whole batches, so a
+    /// piece can be longer; the last one may be shorter), concatenating to what [`encode`]
+    /// returns. A response body sent piece by piece never exists whole in memory, nor in the copy
+    /// the HTTP layer makes of a body given in one piece.
+    pub fn into_chunks(self, size: usize) -> Chunks {
+        Chunks {
+            merged: self,
+            group: 0,
+            part: 0,
+            size,
+        }
+    }
+
     fn part_len(&self, part: (usize, usize)) -> usize {
         match self.part(part) {
             Part::Whole(text) => text.len(),
@@ -583,6 +596,46 @@ impl Merged {
 enum Part<'a> {
     Whole(&'a str),
     Kept(&'a str, &'a [Range<usize>]),
+}
+
+/// The pieces of [`Merged::into_chunks`].
+#[derive(Debug)]
+pub struct Chunks {
+    merged: Merged,
+    /// The group being written.
+    group: usize,
+    /// 0 before its header is written, then 1 + the index of the next part to write.
+    part: usize,
+    size: usize,
+}
+
+impl Iterator for Chunks {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        let mut out = String::new();
+        while out.len() < self.size {
+            let Some(group) = self.merged.groups.get(self.group) else {
+                break;
+            };
+            if out.capacity() == 0 {
+                out.reserve_exact(self.size + self.size / 4);
+            }
+            match self.part.checked_sub(1) {
+                None => out.push_str(&group.header.lines),
+                Some(index) => match group.parts.get(index) {
+                    Some(&part) => self.merged.write_part(part, &mut out),
+                    None => {
+                        self.group += 1;
+                        self.part = 0;
+                        continue;
+                    }
+                },
+            }
+            self.part += 1;
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 #[cfg(test)]
@@ -877,5 +930,46 @@ mod tests {
             &again,
             &interner.get("t19", MetricType::GAUGE, "T.")
         ));
+    }
+
+    #[test]
+    fn chunks_concatenate_to_the_encoded_text() {
+        let mut batches = Vec::new();
+        for t in 0..30 {
+            let mut f = Families::new();
+            f.gauge("a", "A.").set(&[("i", "1")], t as f64);
+            f.counter("b_total", "B.").set(&[], 2.0);
+            f.histogram("c", "C.").observe(&[], &[(0.5, 1)], 0.25, 2);
+            // Every other target repeats the first one's series of `d`.
+            f.gauge("d", "D.").set(&[("t", &(t % 2).to_string())], 1.0);
+            let target = t.to_string();
+            batches.push((target, f.finish()));
+        }
+        let merge_all = || {
+            merge(
+                batches
+                    .iter()
+                    .map(|(t, f)| render(t, &owned(&[("target", t)]), f))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let merged = merge_all();
+        let text = encode(&merged);
+        assert_eq!(text.len(), merged.encoded_len());
+        assert_eq!(
+            text.len(),
+            text.capacity(),
+            "encoded into one exact allocation"
+        );
+        assert_eq!(text.matches("d{").count(), 30);
+        for size in [1, 100, 1000, 1 << 20] {
+            let chunks: Vec<String> = merge_all().into_chunks(size).collect();
+            assert_eq!(chunks.concat(), text, "size {size}");
+            if size == 100 {
+                assert!(chunks.len() > 10, "{}", chunks.len());
+                assert!(chunks.iter().all(|c| !c.is_empty()));
+            }
+        }
+        assert_eq!(merge(Vec::new()).into_chunks(10).count(), 0);
     }
 }
