@@ -96,6 +96,9 @@ pub async fn run(
             .route("/-/ready", web::get().to(ready))
     })
     .disable_signals()
+    // The body goes out in pieces (see `exposition_response`): without this, Nagle's algorithm
+    // holds each piece until the client acknowledges the previous one, up to its 40 ms delayed ACK.
+    .tcp_nodelay(true)
     .shutdown_timeout(drain.as_secs().max(1))
     .listen(listener)?
     .run();
