@@ -1,12 +1,14 @@
 //! Scrape latency of the built exporter, with blackbox_exporter's figure beside it when the Debian
-//! peer is installed. Reports figures; asserts nothing. Run with `cargo bench --bench scrape`.
+//! peer is installed, and the scale curve of `/metrics` over 1 to 1,000 Redis targets (time,
+//! exposition size, memory). Reports figures; asserts nothing. Run with `cargo bench --bench scrape`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fanout_testkit::exporter as support;
 use fanout_testkit::mariadb;
 use fanout_testkit::redis as redis_server;
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::{Exporter, Peer, free_port, get, write};
@@ -91,6 +93,158 @@ fn main() {
     drop(exporter);
     mysql(dir.path());
     redis(dir.path());
+    scale(dir.path());
+}
+
+/// Scrapes per point of the scale curve, after one warm-up scrape that opens the connections.
+const SCALE_ROUNDS: usize = 5;
+
+/// `/metrics` over N Redis targets that all point at one redis-server, for N = 1, 10, 100, 1000:
+/// the median wall time of a scrape, the exposition's size, and the exporter's VmRSS and VmHWM
+/// after the scrapes. Twice per N, each time in a fresh exporter: once with a new connection per
+/// scrape (what Prometheus does when its interval exceeds the server's 5 s keep-alive), once over
+/// one kept-alive connection. The two differ in memory because actix hands each new connection to
+/// the next worker thread, and glibc gives each thread its own malloc arena, which keeps what a
+/// scrape freed there for that thread's next use: with two workers, two scrapes' worth.
+fn scale(dir: &std::path::Path) {
+    let server = redis_server::Redis::start(redis_server::Opts::default());
+    let keys: Vec<u8> = (0..100)
+        .flat_map(|i| redis_server::resp(&[b"SET", format!("key:{i}").as_bytes(), b"1"]))
+        .collect();
+    server.pipe(&keys);
+    println!(
+        "fanout_exporter, /metrics over N Redis targets on one Redis 7.0 server (loopback), \
+         {SCALE_ROUNDS} scrapes after a warm-up:"
+    );
+    let columns = |n: &str, size: &str, each: &str, cells: [&str; 6]| {
+        println!(
+            "  {n:>5} {size:>11} {each:>11} | {:>9} {:>10} {:>10} | {:>9} {:>10} {:>10}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
+        );
+    };
+    println!(
+        "  {:>5} {:>11} {:>11} | {:<31} | {:<31}",
+        "", "", "", "a new connection per scrape", "one kept-alive connection"
+    );
+    columns(
+        "N",
+        "exposition",
+        "per target",
+        ["median ms", "VmRSS", "VmHWM", "median ms", "VmRSS", "VmHWM"],
+    );
+    for n in [1, 10, 100, 1000] {
+        let mut yaml = String::from("redis:\n");
+        for i in 0..n {
+            yaml.push_str(&format!("  r{i}:\n    url: {}\n", server.url()));
+        }
+        let config = write(dir, &format!("scale-{n}.yaml"), &yaml);
+        let start = || {
+            Exporter::start(&[
+                &format!("--web.listen-address=127.0.0.1:{}", free_port()),
+                &format!("--config.file={}", config.display()),
+            ])
+        };
+        let fresh = start();
+        let (fresh_ms, size) = scrape_times(|| get(fresh.address, "/metrics", &[]).body);
+        let fresh_memory = memory(fresh.pid());
+        drop(fresh);
+        let kept = start();
+        let mut connection = KeptAlive::connect(kept.address);
+        let (kept_ms, _) = scrape_times(|| connection.get("/metrics"));
+        let kept_memory = memory(kept.pid());
+        drop(kept);
+        columns(
+            &n.to_string(),
+            &kib(size),
+            &kib(size / n),
+            [
+                &format!("{fresh_ms:.1}"),
+                &fresh_memory.0,
+                &fresh_memory.1,
+                &format!("{kept_ms:.1}"),
+                &kept_memory.0,
+                &kept_memory.1,
+            ],
+        );
+    }
+}
+
+/// One warm-up scrape, then the median time of [`SCALE_ROUNDS`] scrapes in ms and the last body's
+/// size in bytes.
+fn scrape_times(mut scrape: impl FnMut() -> Vec<u8>) -> (f64, usize) {
+    let mut size = scrape().len();
+    let mut times: Vec<f64> = (0..SCALE_ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            size = scrape().len();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[SCALE_ROUNDS / 2], size)
+}
+
+fn kib(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+/// VmRSS and VmHWM of `pid`, in MiB.
+fn memory(pid: u32) -> (String, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or_else(|| "?".to_owned(), |kb| format!("{:.1} MiB", kb / 1024.0))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// An HTTP/1.1 client that keeps its connection, as Prometheus does between scrapes (the testkit's
+/// `get` opens one per request). Reads bodies with a `Content-Length`, which `/metrics` sends.
+struct KeptAlive {
+    address: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl KeptAlive {
+    fn connect(address: SocketAddr) -> Self {
+        let stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Self {
+            address,
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Vec<u8> {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.address);
+        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length")];
+        self.reader.read_exact(&mut body).unwrap();
+        body
+    }
 }
 
 /// One redis-server with a few keys and commands run, scraped by us and by Debian's redis_exporter.

@@ -205,19 +205,20 @@ impl Engine {
             "Wall time spent collecting a target during this scrape, without waiting for a concurrency slot.",
         )
         .set(&[("collector", kind.name)], collected.elapsed.as_secs_f64());
-        let mut families: Vec<MetricFamily> = own.finish();
-        families.extend(collected.families.iter().cloned());
+        let own: Vec<MetricFamily> = own.finish();
 
         let mut labels = Vec::with_capacity(target.labels.len() + 1);
         if label_target {
             labels.push(("target".to_owned(), target.name.clone()));
         }
         labels.extend(target.labels.iter().cloned());
-        Batch {
-            source: target.name.clone(),
-            labels,
-            families,
-        }
+        // Rendered now, as this target finishes, so only text is kept until the others answer. The
+        // collection's families are borrowed: scrapes that shared it render them with their own labels.
+        crate::exposition::render(
+            &target.name,
+            &labels,
+            own.iter().chain(collected.families.iter()),
+        )
     }
 }
 

@@ -105,6 +105,15 @@ pub fn is_valid_name(name: &str) -> bool {
 /// Check a finished family: valid names, a supported type, at least one sample, and the same label
 /// names on every sample. Samples are not deduplicated here; that is the merger's job.
 pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
+    validate_labelled(family, &[])
+}
+
+/// [`validate`] the family as it will be exposed: as if every sample also carried each label of
+/// `extra` that it lacks (a label a collector set itself wins over an added one of the same name; of
+/// two added ones the first wins). The engine adds `target` and the configured labels when it
+/// renders a collection, and it renders by reference, so it checks the labelled form without
+/// building a labelled copy of every sample.
+pub fn validate_labelled(family: &MetricFamily, extra: &[&str]) -> Result<(), FamilyError> {
     let name = family.name();
     if !is_valid_metric_name(name) {
         return Err(FamilyError::InvalidName(name.to_owned()));
@@ -119,7 +128,7 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
     let Some(first) = family.get_metric().first() else {
         return Err(FamilyError::Empty(name.to_owned()));
     };
-    let expected = label_names(name, first)?;
+    let expected = label_names(name, first, extra)?;
     for label in &expected {
         // `le` is the histogram's own label, `quantile` the summary's; both stay reserved elsewhere
         // too, so no family can be mistaken for one.
@@ -134,7 +143,7 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
         }
     }
     for metric in family.get_metric() {
-        if label_names(name, metric)? != expected {
+        if label_names(name, metric, extra)? != expected {
             return Err(FamilyError::InconsistentLabels(name.to_owned()));
         }
         if kind == ProtoType::HISTOGRAM && !histogram_is_well_formed(metric.get_histogram()) {
@@ -144,9 +153,19 @@ pub fn validate(family: &MetricFamily) -> Result<(), FamilyError> {
     Ok(())
 }
 
-/// The sample's label names, sorted; borrowed, since this runs for every sample of every scrape.
-fn label_names<'m>(family: &str, metric: &'m Metric) -> Result<Vec<&'m str>, FamilyError> {
+/// The sample's label names with the `extra` ones it lacks, sorted; borrowed, since this runs for
+/// every sample of every scrape.
+fn label_names<'m>(
+    family: &str,
+    metric: &'m Metric,
+    extra: &[&'m str],
+) -> Result<Vec<&'m str>, FamilyError> {
     let mut names: Vec<&str> = metric.get_label().iter().map(|p| p.name()).collect();
+    for &label in extra {
+        if !names.contains(&label) {
+            names.push(label);
+        }
+    }
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
         return Err(FamilyError::DuplicateLabel {
@@ -493,6 +512,42 @@ mod tests {
         empty.set_name("e".into());
         empty.set_field_type(ProtoType::GAUGE);
         assert_eq!(validate(&empty), Err(FamilyError::Empty("e".into())));
+    }
+
+    #[test]
+    fn validate_labelled_checks_the_family_as_exposed() {
+        let mut f = Families::new();
+        f.gauge("g", "x").set(&[("k", "1")], 1.0);
+        f.histogram("h", "x").observe(&[], &[(1.0, 1)], 0.5, 1);
+        let out = f.finish();
+        let (gauge, histogram) = (&out[0], &out[1]);
+        assert_eq!(validate_labelled(gauge, &["target", "env"]), Ok(()));
+        // The collector's own `k` wins over an added one: no duplicate.
+        assert_eq!(validate_labelled(gauge, &["k"]), Ok(()));
+        assert_eq!(
+            validate_labelled(gauge, &["quantile"]),
+            Err(FamilyError::InvalidLabel {
+                family: "g".into(),
+                label: "quantile".into()
+            })
+        );
+        assert!(validate_labelled(gauge, &["bad-name"]).is_err());
+        assert!(validate_labelled(histogram, &["le"]).is_err());
+        assert_eq!(validate_labelled(histogram, &["target"]), Ok(()));
+
+        // A sample lacking a label its siblings have is completed by the added one.
+        let mut mixed = MetricFamily::default();
+        mixed.set_name("m".into());
+        mixed.set_field_type(ProtoType::GAUGE);
+        mixed.set_metric(vec![
+            FamilyBuilder::metric(&[("k", "1")]),
+            FamilyBuilder::metric(&[("k", "2"), ("env", "own")]),
+        ]);
+        assert_eq!(
+            validate(&mixed),
+            Err(FamilyError::InconsistentLabels("m".into()))
+        );
+        assert_eq!(validate_labelled(&mixed, &["env"]), Ok(()));
     }
 
     #[test]

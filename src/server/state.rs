@@ -10,20 +10,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::web::Bytes;
 use fanout_collectors::Families;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use prometheus::Registry;
 
 use crate::config::{Config, ConfigErrors};
-use crate::exposition::{self, Batch};
+use crate::exposition::{self, Batch, Merged};
 use crate::modules::Module;
 use crate::scrape::{Engine, Selection};
 use crate::target::Target;
 
 /// A `/metrics` response being built, which identical requests arriving meanwhile share.
-type SharedBody = Shared<BoxFuture<'static, Option<Bytes>>>;
+type SharedBody = Shared<BoxFuture<'static, Option<Arc<Merged>>>>;
 
 /// Re-reads the configuration from where it first came from.
 pub type Loader = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
@@ -205,7 +204,7 @@ impl State {
                 .await
                 .unwrap_or_default();
             batches.push(state.self_metrics(budget));
-            let body = Bytes::from(exposition::encode(&exposition::merge(batches)));
+            let body = Arc::new(exposition::merge(batches));
             state
                 .responses
                 .lock()
@@ -288,11 +287,7 @@ impl State {
         .set(&[], live as f64);
         let mut families = own.finish();
         families.extend(self.process.gather());
-        Batch {
-            source: "fanout_exporter".into(),
-            labels: Vec::new(),
-            families,
-        }
+        exposition::render("fanout_exporter", &[], &families)
     }
 }
 
