@@ -7,6 +7,7 @@
 //! the old generation had that the new one dropped once nothing uses it any more.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -67,6 +68,51 @@ pub struct State {
     process: Registry,
     /// `/metrics` responses in flight, by budget in microseconds.
     responses: Mutex<HashMap<u128, SharedBody>>,
+    scraping: ScrapeThread,
+}
+
+/// The one thread every `/metrics` scrape is collected, rendered and merged on, whichever HTTP
+/// worker took the request. glibc gives each thread that allocates its own arena and each arena keeps
+/// what a scrape freed for the next one, so scrapes alternating between workers would each keep a
+/// scrape's worth of memory (at 1,000 targets about 20 MB per worker). A single scrape never used
+/// more than one core anyway: its collections run as tasks of the runtime it runs on.
+struct ScrapeThread(Option<tokio::runtime::Runtime>);
+
+impl ScrapeThread {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fanout-scrape")
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => Self(Some(runtime)),
+            Err(error) => {
+                tracing::warn!(%error, "no scrape thread; scraping on the HTTP workers");
+                Self(None)
+            }
+        }
+    }
+
+    fn spawn<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.0 {
+            Some(runtime) => runtime.spawn(work),
+            None => tokio::spawn(work),
+        }
+    }
+}
+
+impl Drop for ScrapeThread {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another runtime (a test's).
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl State {
@@ -108,6 +154,7 @@ impl State {
             telemetry_path,
             process,
             responses: Mutex::default(),
+            scraping: ScrapeThread::new(),
         }
     }
 
@@ -196,7 +243,7 @@ impl State {
             return body.clone();
         }
         let state = Arc::clone(self);
-        let task = actix_web::rt::spawn(async move {
+        let task = self.scraping.spawn(async move {
             let generation = state.current();
             let mut batches = generation
                 .engine
