@@ -94,11 +94,7 @@ fn prometheus_scrapes_every_target_both_ways_and_evaluates_the_shipped_rules() {
             cache.url(),
         ),
     );
-    let exporter = Exporter::start(&[
-        "--web.listen-address=127.0.0.1:0",
-        &format!("--config.file={}", config.display()),
-    ]);
-    let _exporter_watchdog = Watchdog::new(exporter.pid(), dir.path());
+    let (exporter, _exporter_watchdog) = watched_exporter(&config, dir.path());
     // The file_sd job's directory, empty: this test asserts on configured targets only (the
     // discovered ones are discovery.rs'). It must exist, or Prometheus logs that it cannot watch it.
     let sd_dir = dir.path().join("sd");
@@ -926,6 +922,18 @@ fn assert_nothing_rejected(prometheus: &Prometheus) {
 /// `tempfile` removes on drop only. Dropped (killed and reaped) before the process it watches is
 /// reaped, so that the pid cannot be reused meanwhile.
 struct Watchdog(std::process::Child);
+
+/// The exporter on a free port with `config`, and its watchdog over `dir`. Bind them in this order
+/// (`let (exporter, _watchdog) = ...`): the watchdog is then dropped first, before the exporter is
+/// reaped.
+fn watched_exporter(config: &Path, dir: &Path) -> (Exporter, Watchdog) {
+    let exporter = Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", config.display()),
+    ]);
+    let watchdog = Watchdog::new(exporter.pid(), dir);
+    (exporter, watchdog)
+}
 
 impl Watchdog {
     fn new(pid: u32, dir: &Path) -> Self {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::server::{Prometheus, seq, text};
 use super::web::serve;
-use super::{INTERVAL, SD_JOB, Watchdog, job_of, prometheus_yml, replace_everywhere};
+use super::{INTERVAL, SD_JOB, job_of, prometheus_yml, replace_everywhere, watched_exporter};
 use crate::common::run;
 use crate::mariadb_server::{self, Mariadb};
 use crate::redis_server::{self, Redis};
@@ -92,11 +92,7 @@ fn prometheus_discovers_addresses_and_the_exporter_collects_them_with_their_modu
              \x20   allowed_targets: ['{web_url}']\n"
         ),
     );
-    let exporter = Exporter::start(&[
-        "--web.listen-address=127.0.0.1:0",
-        &format!("--config.file={}", config.display()),
-    ]);
-    let _exporter_watchdog = Watchdog::new(exporter.pid(), dir.path());
+    let (exporter, _exporter_watchdog) = watched_exporter(&config, dir.path());
 
     // The file_sd job's targets, in the format of deploy/prometheus/targets/example.yml.
     let sd_dir = dir.path().join("sd");
