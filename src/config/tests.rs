@@ -561,7 +561,7 @@ fn mysql_mistakes_name_the_key_and_line() {
     let e = error("mysql:\n  db:\n    address: 'x:99999'\n    user: u\n");
     assert_eq!(
         e,
-        "config.yaml:3: mysql.db.address: \"x:99999\": invalid port \"99999\""
+        "config.yaml:3: mysql.db.address: invalid port: expected 1 to 65535"
     );
     let e = error(
         "mysql:\n  db:\n    address: x\n    user: u\n    collect: [global_status, slave_hosts]\n",
@@ -662,3 +662,38 @@ fn locate_follows_keys_down_the_indentation() {
 }
 
 mod modules;
+
+#[test]
+fn credentials_written_into_an_address_are_never_echoed_and_the_error_says_how_to_write_them() {
+    const CANARY: &str = "Canary-S3cret";
+    let cases = [
+        (
+            format!(
+                "mysql:\n  db:\n    address: 'mysql://exporter:{CANARY}@db:3306/'\n    user: u\n"
+            ),
+            "not a URL",
+        ),
+        (
+            format!("mysql:\n  db:\n    address: 'exporter:{CANARY}@tcp(db:3306)/'\n    user: u\n"),
+            "not a DSN",
+        ),
+        (
+            format!("mysql:\n  db:\n    address: 'db:3306?password={CANARY}'\n    user: u\n"),
+            "without a path or options",
+        ),
+        (
+            format!("redis:\n  r:\n    url: 'redis://:{CANARY}/x@cache:6379'\n"),
+            "percent-encode",
+        ),
+        (
+            format!("redis:\n  r:\n    url: 'redis://u:{CANARY}?x@cache:6379'\n"),
+            "percent-encode",
+        ),
+    ];
+    for (yaml, hint) in cases {
+        let e = error(&yaml);
+        assert!(!e.contains("S3cret"), "the password leaked: {e}");
+        assert!(e.contains(hint), "{e}");
+        assert!(e.contains("password_file"), "{e}");
+    }
+}

@@ -69,50 +69,64 @@ pub enum Address {
 }
 
 impl Address {
-    /// Parse `host:port`, `host` (port 3306), `[v6]:port` or `unix:///path`.
+    /// Parse `host:port`, `host` (port 3306), `[v6]:port` or `unix:///path`. Errors never quote
+    /// the text: an address written as a URL or a Go DSN often carries the password, and the key
+    /// and line already say which address is meant.
     pub fn parse(text: &str) -> Result<Self, String> {
+        const CREDENTIALS: &str = "put the user in `user` and the password in `password` or \
+                                   `password_file`, never in the address";
         if let Some(path) = text.strip_prefix("unix://") {
             if !path.starts_with('/') {
-                return Err(format!(
-                    "{text:?}: a unix socket address needs an absolute path (unix:///path/to/mysqld.sock)"
-                ));
+                return Err(
+                    "a unix socket address needs an absolute path (unix:///path/to/mysqld.sock)"
+                        .into(),
+                );
             }
             return Ok(Self::Unix(PathBuf::from(path)));
         }
         if text.contains("://") {
             return Err(format!(
-                "{text:?}: expected host:port or unix:///path, not a URL"
+                "expected host:port or unix:///path, not a URL (mysql://...): write only host:port \
+                 here; {CREDENTIALS}"
+            ));
+        }
+        if text.contains('@') {
+            return Err(format!(
+                "expected host:port, not a DSN (user:password@tcp(host:port)/): {CREDENTIALS}"
+            ));
+        }
+        if text.contains(['?', '/', '(', ')']) {
+            return Err(format!(
+                "expected host:port without a path or options (?password=..., /database): {CREDENTIALS}"
             ));
         }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (host, after) = rest
                 .split_once(']')
-                .ok_or_else(|| format!("{text:?}: unclosed '[' in an IPv6 address"))?;
+                .ok_or("unclosed '[' in an IPv6 address")?;
             match after.strip_prefix(':') {
                 Some(port) => (host, Some(port)),
                 None if after.is_empty() => (host, None),
-                None => return Err(format!("{text:?}: expected [address]:port")),
+                None => return Err("expected [address]:port".into()),
             }
         } else {
             match text.rsplit_once(':') {
                 Some((host, _)) if host.contains(':') => {
-                    return Err(format!(
-                        "{text:?}: write IPv6 addresses in brackets ([::1]:3306)"
-                    ));
+                    return Err("write IPv6 addresses in brackets ([::1]:3306)".into());
                 }
                 Some((host, port)) => (host, Some(port)),
                 None => (text, None),
             }
         };
         if host.is_empty() {
-            return Err(format!("{text:?}: the host is empty"));
+            return Err("the host is empty: expected host:port".into());
         }
         let port = match port {
             Some(p) => p
                 .parse::<u16>()
                 .ok()
                 .filter(|&p| p > 0)
-                .ok_or_else(|| format!("{text:?}: invalid port {p:?}"))?,
+                .ok_or("invalid port: expected 1 to 65535")?,
             None => 3306,
         };
         Ok(Self::Tcp {

@@ -99,7 +99,19 @@ impl fmt::Debug for ParsedUrl {
 impl ParsedUrl {
     /// Parse a target URL. Errors never quote the URL, which may hold a password.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let url = url::Url::parse(text).map_err(|e| format!("invalid URL: {e}"))?;
+        let url = url::Url::parse(text).map_err(|e| {
+            // `redis://:pa/ss@host` parses as host `` and path `/ss@host`: a password holding `/`,
+            // `?` or `#` must be percent-encoded, which is not obvious from "empty host".
+            let authority = text.split_once("://").map_or("", |(_, rest)| rest);
+            let cut = authority.find(['/', '?', '#']).unwrap_or(authority.len());
+            if authority[cut..].contains('@') && !authority[..cut].contains('@') {
+                "invalid URL: the user or password holds `/`, `?` or `#`; percent-encode them \
+                 (`/` is %2F, `?` %3F, `#` %23) or set the `password` or `password_file` key"
+                    .to_owned()
+            } else {
+                format!("invalid URL: {e}")
+            }
+        })?;
         let tls = match url.scheme() {
             "redis" | "valkey" => false,
             "rediss" | "valkeys" => true,
