@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod config;
 pub mod exposition;
+pub mod flight;
 pub mod healthcheck;
 pub mod modules;
 pub mod redact;

@@ -187,7 +187,8 @@ impl Engine {
         // collection itself ends by its deadline plus GRACE, so the scrape that started it always
         // gets its result (and the status page its record) before this wait gives up.
         let collected = match tokio::time::timeout_at(deadline + 2 * GRACE, running).await {
-            Ok(collected) => collected,
+            Ok(Some(collected)) => collected,
+            Ok(None) => Arc::new(Collected::nothing(Duration::ZERO)),
             Err(_) => Arc::new(Collected::nothing(budget)),
         };
         let kind = target.collector.kind();

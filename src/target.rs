@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime};
 
 use fanout_collectors::{CollectError, Collector, Outcome};
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
 use prometheus::proto::MetricFamily;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::flight::{Flight, Flights};
 use crate::redact::redact;
 
 /// How long after the deadline the engine waits for a collector that promised to honour it, so a
@@ -34,12 +34,10 @@ pub struct Target {
     pub collector: Arc<dyn Collector>,
     fingerprint: u64,
     last: Arc<Mutex<Option<LastScrape>>>,
-    running: Arc<Mutex<Option<Running>>>,
+    /// The collection in flight, which every scrape of the target that arrives meanwhile awaits
+    /// instead of starting its own.
+    running: Flights<(), Arc<Collected>>,
 }
-
-/// A collection in flight, which every scrape of the same target that arrives meanwhile awaits
-/// instead of starting its own.
-pub(crate) type Running = Shared<BoxFuture<'static, Arc<Collected>>>;
 
 /// One finished collection, shared by the scrapes that awaited it.
 #[derive(Debug)]
@@ -76,7 +74,7 @@ impl Target {
             collector,
             fingerprint: 0,
             last: Arc::default(),
-            running: Arc::default(),
+            running: Flights::default(),
         }
     }
 
@@ -114,7 +112,7 @@ impl Target {
     pub(crate) fn keep(&mut self, old: &Target) {
         self.collector = Arc::clone(&old.collector);
         self.last = Arc::clone(&old.last);
-        self.running = Arc::clone(&old.running);
+        self.running = old.running.clone();
     }
 
     pub(crate) fn record(&self, scrape: LastScrape) {
@@ -131,29 +129,10 @@ impl Target {
         limiter: &Arc<Semaphore>,
         deadline: Instant,
         budget: Duration,
-    ) -> Running {
-        let mut slot = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(running) = slot.as_ref() {
-            return running.clone();
-        }
-        let task = tokio::spawn(collect(self.clone(), Arc::clone(limiter), deadline, budget));
-        let slot_again = Arc::clone(&self.running);
-        let running = async move {
-            match task.await {
-                Ok(collected) => collected,
-                Err(error) => {
-                    // Only a bug gets here (the task catches collector panics); free the slot so the
-                    // next scrape starts afresh.
-                    tracing::error!(%error, "collection task failed");
-                    *slot_again.lock().unwrap_or_else(PoisonError::into_inner) = None;
-                    Arc::new(Collected::nothing(Duration::ZERO))
-                }
-            }
-        }
-        .boxed()
-        .shared();
-        *slot = Some(running.clone());
-        running
+    ) -> Flight<Arc<Collected>> {
+        self.running.join_or_start((), tokio::spawn, || {
+            collect(self.clone(), Arc::clone(limiter), deadline, budget)
+        })
     }
 }
 
@@ -170,8 +149,7 @@ impl Collected {
 }
 
 /// One collection of `target`: wait for a concurrency slot, collect by `deadline` whatever the
-/// collector does (error, hang, panic), log and record the outcome, and free the target's slot for
-/// the next collection.
+/// collector does (error, hang, panic), log and record the outcome.
 async fn collect(
     target: Target,
     limiter: Arc<Semaphore>,
@@ -215,17 +193,12 @@ async fn collect(
         succeeded: outcome.succeeded(),
         error: (!errors.is_empty()).then(|| redact(&errors.join("; "))),
     });
-    let collected = Arc::new(Collected {
+    Arc::new(Collected {
         up: outcome.up,
         succeeded: outcome.succeeded(),
         families: outcome.families,
         elapsed,
-    });
-    *target
-        .running
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = None;
-    collected
+    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

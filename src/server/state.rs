@@ -6,24 +6,19 @@
 //! what is unchanged (collectors and their connections, module pools), swaps it in, and closes what
 //! the old generation had that the new one dropped once nothing uses it any more.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fanout_collectors::Families;
-use futures_util::FutureExt as _;
-use futures_util::future::{BoxFuture, Shared};
 use prometheus::Registry;
 
 use crate::config::{Config, ConfigErrors};
 use crate::exposition::{self, Batch, Merged};
+use crate::flight::{Flight, Flights};
 use crate::modules::Module;
 use crate::scrape::{Engine, Selection};
 use crate::target::Target;
-
-/// A `/metrics` response being built, which identical requests arriving meanwhile share.
-type SharedBody = Shared<BoxFuture<'static, Option<Arc<Merged>>>>;
 
 /// Re-reads the configuration from where it first came from.
 pub type Loader = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
@@ -67,7 +62,7 @@ pub struct State {
     pub(super) telemetry_path: String,
     process: Registry,
     /// `/metrics` responses in flight, by budget in microseconds.
-    responses: Mutex<HashMap<u128, SharedBody>>,
+    responses: Flights<u128, Arc<Merged>>,
     scraping: ScrapeThread,
 }
 
@@ -153,7 +148,7 @@ impl State {
             }),
             telemetry_path,
             process,
-            responses: Mutex::default(),
+            responses: Flights::default(),
             scraping: ScrapeThread::new(),
         }
     }
@@ -233,54 +228,22 @@ impl State {
     /// dashboard, or 64 clients at once, the exporter does the work once instead of queuing every
     /// client behind the CPU cost of merging and encoding the same samples again. The work runs as
     /// its own task, so it finishes even when the request that started it goes away.
-    pub(super) fn metrics_body(self: &Arc<Self>, budget: Duration) -> SharedBody {
-        let key = budget.as_micros();
-        let mut running = self
-            .responses
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(body) = running.get(&key) {
-            return body.clone();
-        }
+    pub(super) fn metrics_body(self: &Arc<Self>, budget: Duration) -> Flight<Arc<Merged>> {
         let state = Arc::clone(self);
-        let task = self.scraping.spawn(async move {
-            let generation = state.current();
-            let mut batches = generation
-                .engine
-                .scrape(Selection::All, budget)
-                .await
-                .unwrap_or_default();
-            batches.push(state.self_metrics(budget));
-            let body = Arc::new(exposition::merge(batches));
-            state
-                .responses
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&key);
-            body
-        });
-        let weak = Arc::downgrade(self);
-        let body = async move {
-            match task.await {
-                Ok(body) => Some(body),
-                Err(error) => {
-                    // Only a bug gets here; free the slot so the next request starts afresh.
-                    tracing::error!(%error, "building the /metrics response failed");
-                    if let Some(state) = weak.upgrade() {
-                        state
-                            .responses
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&key);
-                    }
-                    None
-                }
-            }
-        }
-        .boxed()
-        .shared();
-        running.insert(key, body.clone());
-        body
+        self.responses.join_or_start(
+            budget.as_micros(),
+            |work| self.scraping.spawn(work),
+            move || async move {
+                let generation = state.current();
+                let mut batches = generation
+                    .engine
+                    .scrape(Selection::All, budget)
+                    .await
+                    .unwrap_or_default();
+                batches.push(state.self_metrics(budget));
+                Arc::new(exposition::merge(batches))
+            },
+        )
     }
 
     /// Close the pooled dynamic targets that have been idle for longer than their module allows.
