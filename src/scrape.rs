@@ -57,6 +57,16 @@ pub enum ProbeError {
     Refused(Refusal),
 }
 
+/// What [`Engine::adopt`] took over from the engine it replaces.
+#[derive(Default)]
+pub struct Adopted {
+    /// Configured targets that kept their collector.
+    pub kept: usize,
+    /// Targets the old engine had that the new one does not keep, for the caller to close once the
+    /// scrapes that started on the old engine are done.
+    pub retired: Vec<Target>,
+}
+
 /// The fan-out engine of one configuration, shared by all request handlers.
 pub struct Engine {
     targets: Vec<Target>,
@@ -99,14 +109,16 @@ impl Engine {
 
     /// Take over what is unchanged from `old`, the engine this one replaces on a reload: the
     /// collectors (and so the connections) of targets whose name, kind and fingerprint are equal, and
-    /// the pools of unchanged modules. Returns the targets `old` had that this engine does not keep,
-    /// for the caller to close once scrapes that started on `old` are done.
-    pub fn adopt(&mut self, old: &Engine) -> Vec<Target> {
-        let mut retired = Vec::new();
+    /// the pools of unchanged modules.
+    pub fn adopt(&mut self, old: &Engine) -> Adopted {
+        let mut adopted = Adopted::default();
         for previous in &old.targets {
             match self.targets.iter_mut().find(|t| t.same_as(previous)) {
-                Some(kept) => kept.keep(previous),
-                None => retired.push(previous.clone()),
+                Some(kept) => {
+                    kept.keep(previous);
+                    adopted.kept += 1;
+                }
+                None => adopted.retired.push(previous.clone()),
             }
         }
         for previous in old.modules.values() {
@@ -116,10 +128,16 @@ impl Engine {
                 {
                     m.adopt(previous);
                 }
-                _ => retired.extend(previous.drain()),
+                _ => adopted.retired.extend(previous.drain()),
             }
         }
-        retired
+        adopted
+    }
+
+    /// The longest a scrape that started on this engine can still be running: its budget, plus a
+    /// second for encoding and sending.
+    pub fn drain(&self) -> Duration {
+        self.budget(None) + Duration::from_secs(1)
     }
 
     /// Close the pooled dynamic targets idle for longer than their module's `idle_timeout`;

@@ -42,7 +42,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + 'static,
 ) -> std::io::Result<()> {
-    let drain = state.current().engine.budget(None) + Duration::from_secs(1);
+    let drain = state.current().engine.drain();
     let data = web::Data::from(Arc::clone(&state));
     let path = data.telemetry_path.clone();
     let server = HttpServer::new(move || {

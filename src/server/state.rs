@@ -191,27 +191,16 @@ impl State {
         };
         let mut next = Generation::from_config(config);
         let old = self.current();
-        let retired = next.engine.adopt(&old.engine);
-        let kept = next
-            .engine
-            .targets()
-            .iter()
-            .filter(|t| {
-                old.engine
-                    .targets()
-                    .iter()
-                    .any(|o| Arc::ptr_eq(&o.collector, &t.collector))
-            })
-            .count();
+        let adopted = next.engine.adopt(&old.engine);
         let message = format!(
             "configuration reloaded from {}: {} targets ({} kept with their connections), {} modules, {} retired",
             next.source,
             next.engine.targets().len(),
-            kept,
+            adopted.kept,
             next.engine.modules().count(),
-            retired.len()
+            adopted.retired.len()
         );
-        let drain = old.engine.budget(None) + Duration::from_secs(1);
+        let drain = old.engine.drain();
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         drop(old);
         *self.status.lock().unwrap_or_else(PoisonError::into_inner) = ReloadStatus {
@@ -219,7 +208,7 @@ impl State {
             last_success: SystemTime::now(),
         };
         tracing::info!("{message}");
-        tokio::spawn(retire(retired, drain));
+        tokio::spawn(retire(adopted.retired, drain));
         Ok(message)
     }
 

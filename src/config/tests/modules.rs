@@ -232,14 +232,18 @@ fn fingerprints_follow_settings_and_secret_files_not_labels() {
     let mut engine_a = crate::scrape::Engine::new(&test_global(), vec![a]);
     let engine_b = crate::scrape::Engine::new(&test_global(), vec![b]);
     // Same settings and password file, other labels: the collector is kept.
-    assert!(engine_a.adopt(&engine_b).is_empty());
+    let adopted = engine_a.adopt(&engine_b);
+    assert!(adopted.retired.is_empty());
+    assert_eq!(adopted.kept, 1);
     assert!(Arc::ptr_eq(
         &engine_a.targets()[0].collector,
         &engine_b.targets()[0].collector
     ));
     // A rotated password file: a new collector, the old one retired.
     let mut engine_c = crate::scrape::Engine::new(&test_global(), vec![c]);
-    assert_eq!(engine_c.adopt(&engine_a).len(), 1);
+    let adopted = engine_c.adopt(&engine_a);
+    assert_eq!(adopted.retired.len(), 1);
+    assert_eq!(adopted.kept, 0);
     assert!(!Arc::ptr_eq(
         &engine_c.targets()[0].collector,
         &engine_a.targets()[0].collector
