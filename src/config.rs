@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,13 +25,10 @@ use fanout_collectors::{Collector, Kind};
 use figment::providers::{Format, Serialized, Yaml};
 
 use figment::Figment;
+use figment::value::Value;
 use regex::Regex;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
-
-use std::hash::{Hash, Hasher};
-
-use figment::value::Value;
 
 use crate::modules::ModuleSpec;
 use crate::scrape::{Global, MAX_BUDGET, MIN_BUDGET};
@@ -272,6 +270,8 @@ impl Layered {
         };
         struct Extract<'a> {
             figment: &'a Figment,
+            /// The `modules` section as layered, read once for every kind's pass.
+            raw_modules: BTreeMap<String, Value>,
             targets: Vec<Pending>,
             modules: Vec<modules::PendingModule>,
             errors: Vec<figment::Error>,
@@ -280,7 +280,7 @@ impl Layered {
             fn kind<K: KindConfig>(&mut self) {
                 match self.figment.extract_lossy::<Section<K>>() {
                     Ok(section) => {
-                        let raw = raw_entries(self.figment, &[K::KIND.name]);
+                        let raw = raw_entries(self.figment, K::KIND.name);
                         self.targets
                             .extend(section.0.into_iter().map(|(name, config)| {
                                 let raw = raw.get(&name).cloned();
@@ -291,9 +291,9 @@ impl Layered {
                 }
                 match self.figment.extract_lossy::<modules::Section<K>>() {
                     Ok(section) => {
-                        let raw = raw_entries(self.figment, &["modules"]);
                         for (name, entry) in modules::of_kind(section) {
-                            let block = raw
+                            let block = self
+                                .raw_modules
                                 .get(&name)
                                 .and_then(|m| m.as_dict())
                                 .and_then(|d| d.get(K::KIND.name))
@@ -308,6 +308,7 @@ impl Layered {
         }
         let mut kinds = Extract {
             figment,
+            raw_modules: raw_entries(figment, "modules"),
             targets: Vec::new(),
             modules: Vec::new(),
             errors: Vec::new(),
@@ -337,18 +338,33 @@ fn pending<K: KindConfig>(name: String, config: K, raw: Option<Value>) -> Pendin
     }
 }
 
-/// The entries below `path` (a kind's section, `modules`) as layered, by name.
-fn raw_entries(figment: &Figment, path: &[&str]) -> BTreeMap<String, Value> {
-    let mut value = figment.find_value(path[0]).ok();
-    for key in &path[1..] {
-        value = value
-            .and_then(|v| v.into_dict())
-            .and_then(|mut d| d.remove(*key));
-    }
-    value
+/// The entries of the top-level section `key` (a kind's, `modules`) as layered, by name.
+fn raw_entries(figment: &Figment, key: &str) -> BTreeMap<String, Value> {
+    figment
+        .find_value(key)
+        .ok()
         .and_then(|v| v.into_dict())
         .map(|d| d.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// What a collector was built from, for a reload to tell whether it can be kept: its kind, the
+/// scrape timeout and config directory it was built with, every file it read (names and contents),
+/// and its layered settings without the top-level keys in `skip`.
+fn fingerprint(
+    kind: &str,
+    global: &Global,
+    base_dir: Option<&Path>,
+    ctx: &Context<'_>,
+    raw: Option<&Value>,
+    skip: &[&str],
+) -> std::hash::DefaultHasher {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (kind, global.scrape_timeout, base_dir, ctx.files_digest()).hash(&mut hasher);
+    if let Some(raw) = raw {
+        digest(raw, skip, &mut hasher);
+    }
+    hasher
 }
 
 /// A digest of a layered value, in key order, leaving out the top-level keys in `skip`.
@@ -749,12 +765,8 @@ fn validate(
         let own = v.labels(&[kind, &t.name, "labels"], &t.labels);
         let mut ctx = Context::new(base_dir, global.scrape_timeout);
         let collector = (t.build)(&mut ctx);
-        let mut hasher = std::hash::DefaultHasher::new();
-        (kind, global.scrape_timeout, base_dir, ctx.files_digest()).hash(&mut hasher);
-        if let Some(raw) = &t.raw {
-            // Labels are applied by the engine: changing them needs no new connection.
-            digest(raw, &["labels"], &mut hasher);
-        }
+        // Labels are applied by the engine: changing them needs no new connection.
+        let hasher = fingerprint(kind, &global, base_dir, &ctx, t.raw.as_ref(), &["labels"]);
         v.issues(&[kind, t.name.as_str()], ctx);
         if let Some(collector) = collector {
             targets.push(

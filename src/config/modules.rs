@@ -24,7 +24,7 @@ use serde::de::value::{MapDeserializer, StrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::{Build, TopKey, Under, Validator, digest, merge_labels, redact};
+use super::{Build, TopKey, Under, Validator, fingerprint, key_path, merge_labels, redact};
 use crate::modules::allow::AllowList;
 use crate::modules::{Factory, ModuleSpec};
 use crate::scrape::Global;
@@ -358,11 +358,10 @@ fn factory<K: KindConfig>(
             .into_issues()
             .into_iter()
             .map(|i| {
-                let path = i.path.join(".");
-                if path.is_empty() {
-                    i.message
-                } else {
-                    format!("{path}: {}", i.message)
+                let path: Vec<&str> = i.path.iter().map(String::as_str).collect();
+                match key_path(&path) {
+                    path if path.is_empty() => i.message,
+                    path => format!("{path}: {}", i.message),
                 }
             })
             .collect();
@@ -444,8 +443,7 @@ impl Validator<'_> {
         let labels = merge_labels(global_labels, own);
         let mut ctx = Context::new(base_dir, global.scrape_timeout);
         let checked = (m.check)(&mut ctx);
-        let mut hasher = std::hash::DefaultHasher::new();
-        (kind, global.scrape_timeout, base_dir, ctx.files_digest()).hash(&mut hasher);
+        let mut hasher = fingerprint(kind, global, base_dir, &ctx, Some(&m.raw), &[]);
         (
             &m.common.allowed_targets,
             idle_timeout,
@@ -453,7 +451,6 @@ impl Validator<'_> {
             &labels,
         )
             .hash(&mut hasher);
-        digest(&m.raw, &[], &mut hasher);
         self.issues(&["modules", name, kind], ctx);
         // The placeholder collector only proved the settings; it never connected.
         drop(checked);
