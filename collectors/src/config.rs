@@ -143,24 +143,20 @@ impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Net {
-                scheme,
-                host: Host::Ip(std::net::IpAddr::V6(ip)),
-                port,
-                ..
-            } => write!(f, "{scheme}://[{ip}]:{port}"),
-            Self::Net {
-                scheme,
-                host: Host::Ip(ip),
-                port,
-                ..
-            } => write!(f, "{scheme}://{ip}:{port}"),
-            Self::Net {
-                scheme,
-                host: Host::Name(name),
-                port,
-                ..
-            } => write!(f, "{scheme}://{name}:{port}"),
+                scheme, host, port, ..
+            } => write!(f, "{scheme}://{host}:{port}"),
             Self::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// As in a URL: IPv6 addresses in brackets.
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            Self::Ip(ip) => write!(f, "{ip}"),
+            Self::Name(name) => f.write_str(name),
         }
     }
 }

@@ -73,12 +73,7 @@ impl fmt::Display for AllowList {
                     port,
                     path,
                 } => {
-                    write!(f, "{scheme}://")?;
-                    match host {
-                        Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
-                        Host::Ip(ip) => write!(f, "{ip}")?,
-                        Host::Name(name) => f.write_str(name)?,
-                    }
+                    write!(f, "{scheme}://{host}")?;
                     if let Some(port) = port {
                         write!(f, ":{port}")?;
                     }
@@ -415,6 +410,12 @@ mod tests {
         assert_eq!(
             allow.to_string(),
             "10.0.0.0/8, *.x.local, https://h:443/p, unix:///run/"
+        );
+        let v6 = list(&["redis://[fd00::1]:6380/"]);
+        assert_eq!(v6.to_string(), "redis://[fd00::1]:6380/");
+        assert_eq!(
+            net("redis", "[fd00::1]", 6380, "/0").to_string(),
+            "redis://[fd00::1]:6380"
         );
     }
 }
