@@ -23,6 +23,15 @@ pub struct Cli {
     #[arg(long = "web.listen-address", default_value = ":9930", global = true)]
     pub listen_address: String,
 
+    /// exporter-toolkit web configuration file (TLS, client certificates, basic authentication,
+    /// response headers, rate limit); without one, plain HTTP with no authentication.
+    #[arg(long = "web.config.file", global = true)]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Scrapes (`/metrics`, `/probe`) served at once; past it, 503. 0 means no limit.
+    #[arg(long = "web.max-requests", default_value_t = 40)]
+    pub max_requests: usize,
+
     /// Path under which the fan-out scrape of every target is served.
     #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = telemetry_path)]
     pub telemetry_path: String,

@@ -818,7 +818,7 @@ fn merge_labels(
 }
 
 mod env;
-mod locate;
+pub(crate) mod locate;
 mod modules;
 
 use env::EnvLayer;

@@ -11,6 +11,7 @@
 //! - [`exposition`]: validation, labelling, merging and the 0.0.4 text encoding.
 //! - [`server`]: the actix-web endpoints (`/metrics`, `/probe`, `/`, `/-/healthy`, `/-/ready`).
 //! - [`telemetry`]: logging in logfmt or JSON.
+//! - [`web`]: `--web.config.file`, exporter-toolkit's TLS, basic authentication and headers.
 //! - [`healthcheck`]: the `healthcheck` subcommand, for container images without curl.
 //!
 //! The collectors themselves live in the `fanout_collectors` crate.
@@ -27,6 +28,7 @@ pub mod scrape;
 pub mod server;
 pub mod target;
 pub mod telemetry;
+pub mod web;
 
 /// Version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

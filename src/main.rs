@@ -36,6 +36,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout_offset: cli.timeout_offset,
     };
     let address = cli::listen_address(&cli.listen_address).map_err(anyhow::Error::msg)?;
+    // The web configuration first: it decides how the listener serves, and a bad one must stop us
+    // before anything listens.
+    let web = match &cli.web_config_file {
+        Some(path) => match fanout_exporter::web::load(path) {
+            Ok(web) => Some(web),
+            Err(errors) => {
+                eprintln!("invalid web configuration:\n{errors}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
 
     // With a file, validate it before anything starts. Without one, the embedded default probes our own
     // /-/healthy, so it needs the port actually bound (which differs from the flag for port 0).
@@ -46,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(errors) => return Ok(report_config_errors(&errors)),
             };
             if cli.config_check {
-                print_summary(&config);
+                print_summary(&config, web.as_ref());
                 return Ok(ExitCode::SUCCESS);
             }
             (config, bind(address)?)
@@ -71,7 +83,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match listener {
                 Some(l) => (config, l),
                 None => {
-                    print_summary(&config);
+                    print_summary(&config, web.as_ref());
                     return Ok(ExitCode::SUCCESS);
                 }
             }
@@ -85,8 +97,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config = %config.source,
         targets = config.targets.len(),
         address = %local,
+        tls = web.as_ref().is_some_and(|w| w.tls.is_some()),
         "listening"
     );
+    if let Some(web) = &web {
+        tracing::info!(
+            file = web.source.as_str(),
+            on = web.summary().as_str(),
+            "web configuration"
+        );
+    }
     // A reload reads the same input again: the file (or, without one, the embedded default for the
     // port actually bound).
     let input = match &cli.config_file {
@@ -94,9 +114,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => Input::Text(fanout_exporter::cli::embedded_default(local.port())),
     };
     let loader: Loader = Arc::new(move || config::load(&input, &flags));
-    let state = Arc::new(
-        State::of(Generation::from_config(config), cli.telemetry_path).with_loader(loader),
-    );
+    let mut state = State::of(Generation::from_config(config), cli.telemetry_path)
+        .with_loader(loader)
+        .with_max_requests(cli.max_requests);
+    if let Some(web) = web {
+        state = state.with_web(web);
+    }
+    let state = Arc::new(state);
     actix_web::rt::System::new()
         .block_on(async {
             actix_web::rt::spawn(reload_on_hangup(Arc::clone(&state)));
@@ -133,8 +157,11 @@ fn report_config_errors(errors: &config::ConfigErrors) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn print_summary(config: &Config) {
+fn print_summary(config: &Config, web: Option<&fanout_exporter::web::WebConfig>) {
     print!("configuration OK\n{}", config.summary());
+    if let Some(web) = web {
+        println!("web configuration {} OK: {}", web.source, web.summary());
+    }
 }
 
 /// Reload the configuration on every SIGHUP, as Prometheus does; a bad file keeps the running one.

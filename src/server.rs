@@ -20,6 +20,7 @@ use crate::modules::Refusal;
 use crate::redact::redact;
 use crate::scrape::{ProbeError, Selection};
 
+mod guard;
 mod page;
 mod state;
 
@@ -36,6 +37,14 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// the threshold and with it how much freed memory the allocator keeps.
 const BODY_CHUNK: usize = 32 * 1024;
 
+/// How long a client has to send a request's head once connected (or after its previous request):
+/// a client that trickles bytes (slowloris) is answered 408 and dropped after it, so idle or slow
+/// connections cannot hold the server. Prometheus sends its whole request at once.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a TLS handshake may take.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serve until `shutdown` resolves, then drain in-flight scrapes (up to the scrape budget) and return.
 pub async fn run(
     state: Arc<State>,
@@ -49,6 +58,7 @@ pub async fn run(
         App::new()
             .app_data(data.clone())
             .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(guard::guard))
             .route(&path, web::get().to(metrics))
             .route("/probe", web::get().to(probe))
             .route("/", web::get().to(landing))
@@ -66,8 +76,13 @@ pub async fn run(
     // The body goes out in pieces (see `exposition_response`): without this, Nagle's algorithm
     // holds each piece until the client acknowledges the previous one, up to its 40 ms delayed ACK.
     .tcp_nodelay(true)
-    .shutdown_timeout(drain.as_secs().max(1))
-    .listen(listener)?
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .tls_handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
+    .shutdown_timeout(drain.as_secs().max(1));
+    let server = match state.web.as_ref().and_then(|w| w.tls.as_ref()) {
+        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config())?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
@@ -111,7 +126,21 @@ fn merged_response(merged: Arc<exposition::Merged>) -> HttpResponse {
         .body(SizedStream::new(size, futures_util::stream::iter(chunks)))
 }
 
+/// The answer past `--web.max-requests`, worded as Prometheus' handler words it.
+fn too_many(state: &State) -> HttpResponse {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "Limit of concurrent requests reached ({}), try again later.\n",
+            state.in_flight.limit()
+        ),
+    )
+}
+
 async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let Some(_slot) = state.in_flight.enter() else {
+        return too_many(&state);
+    };
     let budget = state.current().engine.budget(timeout_header(&req));
     match state.into_inner().metrics_body(budget).await {
         Some(merged) => merged_response(merged),
@@ -129,6 +158,9 @@ async fn probe(
     query: web::Query<BTreeMap<String, String>>,
     state: web::Data<State>,
 ) -> HttpResponse {
+    let Some(_slot) = state.in_flight.enter() else {
+        return too_many(&state);
+    };
     let Some(target) = query.get("target").filter(|t| !t.is_empty()) else {
         return plain(
             StatusCode::BAD_REQUEST,

@@ -164,22 +164,29 @@ pub(crate) fn certificates(
     pem: &[u8],
     field: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    pem_certificates(pem).map_err(|why| SettingsError::new(field, why))
+}
+
+/// Every certificate of a PEM bundle, at least one: shared with the exporter's own TLS server, whose
+/// errors name its own keys.
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SettingsError::new(field, format!("invalid PEM: {e}")))?;
+        .map_err(|e| format!("invalid PEM: {e}"))?;
     if certs.is_empty() {
-        return Err(SettingsError::new(field, "no CERTIFICATE block found"));
+        return Err("no CERTIFICATE block found".to_owned());
     }
     Ok(certs)
 }
 
-/// The parser's error is not passed on: this is key material, and a decoder message is not worth the
-/// risk of quoting a piece of it.
+/// The private key of `tls.key_file`.
 pub(crate) fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, SettingsError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
-        SettingsError::new(
-            "tls.key_file",
-            "no readable PKCS#8, PKCS#1 or SEC1 private key in PEM form",
-        )
-    })
+    pem_private_key(pem).map_err(|why| SettingsError::new("tls.key_file", why))
+}
+
+/// The private key of a PEM file. The parser's error is not passed on: this is key material, and a
+/// decoder message is not worth the risk of quoting a piece of it.
+pub fn pem_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|_| "no readable PKCS#8, PKCS#1 or SEC1 private key in PEM form".to_owned())
 }

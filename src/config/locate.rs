@@ -2,7 +2,7 @@
 //! line of a key is found again in the text by following the keys down the indentation.
 
 /// A key path as serde_yaml writes it in its own errors: `<kind>.<target>.queries[1].values`.
-pub(super) fn key_path(path: &[&str]) -> String {
+pub(crate) fn key_path(path: &[&str]) -> String {
     let mut out = String::new();
     for key in path {
         if key.parse::<usize>().is_ok() {
@@ -22,7 +22,7 @@ pub(super) fn key_path(path: &[&str]) -> String {
 /// The line (1-based) of the last key of `path`, found by following the keys down the indentation.
 /// Good enough for errors found after deserialization, where serde no longer knows positions; `None`
 /// when the key is not in the text (it came from the environment, for instance).
-pub(super) fn locate(text: &str, path: &[&str]) -> Option<usize> {
+pub(crate) fn locate(text: &str, path: &[&str]) -> Option<usize> {
     let mut min_indent = 0usize;
     let mut start = 0usize;
     let lines: Vec<&str> = text.lines().collect();

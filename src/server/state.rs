@@ -7,6 +7,7 @@
 //! the old generation had that the new one dropped once nothing uses it any more.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,7 @@ use crate::flight::{Flight, Flights};
 use crate::modules::Module;
 use crate::scrape::{Engine, Selection};
 use crate::target::Target;
+use crate::web::WebConfig;
 
 /// Re-reads the configuration from where it first came from.
 pub type Loader = Arc<dyn Fn() -> Result<Config, ConfigErrors> + Send + Sync>;
@@ -64,6 +66,38 @@ pub struct State {
     /// `/metrics` responses in flight, by budget in microseconds.
     responses: Flights<u128, Arc<Merged>>,
     scraping: ScrapeThread,
+    /// `--web.config.file`: TLS, authentication, headers, rate limit.
+    pub(super) web: Option<WebConfig>,
+    /// `--web.max-requests`: scrapes (`/metrics`, `/probe`) served at once.
+    pub(super) in_flight: InFlight,
+}
+
+/// Counts scrapes in flight against `--web.max-requests`, as Prometheus' own handler does.
+pub(super) struct InFlight {
+    limit: usize,
+    now: Arc<AtomicUsize>,
+}
+
+/// One scrape's place under the limit, given back when dropped.
+pub(super) struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl InFlight {
+    /// A place for one more scrape, unless `limit` (0 = none) are running already.
+    pub(super) fn enter(&self) -> Option<Slot> {
+        let before = self.now.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(Arc::clone(&self.now));
+        (self.limit == 0 || before < self.limit).then_some(slot)
+    }
+
+    pub(super) fn limit(&self) -> usize {
+        self.limit
+    }
 }
 
 /// The one thread every `/metrics` scrape is collected, rendered and merged on, whichever HTTP
@@ -150,7 +184,24 @@ impl State {
             process,
             responses: Flights::default(),
             scraping: ScrapeThread::new(),
+            web: None,
+            in_flight: InFlight {
+                limit: 0,
+                now: Arc::new(AtomicUsize::new(0)),
+            },
         }
+    }
+
+    /// The same state, serving with the web configuration's TLS, authentication and headers.
+    pub fn with_web(mut self, web: WebConfig) -> Self {
+        self.web = Some(web);
+        self
+    }
+
+    /// The same state, answering 503 to scrapes past `limit` at once (0: no limit).
+    pub fn with_max_requests(mut self, limit: usize) -> Self {
+        self.in_flight.limit = limit;
+        self
     }
 
     /// The same state, able to reload through `loader` (SIGHUP, `POST /-/reload`).

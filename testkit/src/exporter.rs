@@ -201,6 +201,42 @@ pub fn request(
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    exchange(&mut stream, address, method, path, headers).expect("an HTTP answer")
+}
+
+/// [`get`] that says what failed instead of panicking: for servers expected to refuse.
+pub fn try_get(address: SocketAddr, path: &str) -> Result<Response, String> {
+    let mut stream = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    exchange(&mut stream, address, "GET", path, &[])
+}
+
+/// GET `path` over TLS with `client`'s settings; `Err` says why the connection or handshake failed
+/// (a refused client certificate, say).
+pub fn get_tls(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    client: Arc<rustls::ClientConfig>,
+) -> Result<Response, String> {
+    let tcp = TcpStream::connect(address).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(client, name).map_err(|e| e.to_string())?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    exchange(&mut stream, address, "GET", path, headers)
+}
+
+/// Send one request on `stream` and read the whole answer (the request says `Connection: close`).
+fn exchange(
+    stream: &mut (impl Read + Write),
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response, String> {
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n"
     );
@@ -208,13 +244,20 @@ pub fn request(
         request.push_str(&format!("{n}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending: {e}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        // A TLS peer that closes without close_notify still sent a whole answer.
+        if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
+            return Err(format!("reading: {e}"));
+        }
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("end of headers");
+        .ok_or_else(|| format!("no end of headers in {:?}", String::from_utf8_lossy(&raw)))?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.split("\r\n");
     let status = lines
@@ -236,11 +279,11 @@ pub fn request(
     if chunked {
         body = dechunk(&body);
     }
-    Response {
+    Ok(Response {
         status,
         headers,
         body,
-    }
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {

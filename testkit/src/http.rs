@@ -228,6 +228,21 @@ impl Pki {
         self.leaf(&["probe.client"], ExtendedKeyUsagePurpose::ClientAuth)
     }
 
+    /// A client that trusts this CA, presenting `leaf` when given, TLS 1.2 and 1.3.
+    pub fn client(&self, leaf: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(self.roots());
+        Arc::new(match leaf {
+            Some(leaf) => builder
+                .with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        })
+    }
+
     fn roots(&self) -> Arc<RootCertStore> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca_der.clone()).unwrap();

@@ -1,7 +1,7 @@
 //! The built binary end to end, in one test binary: its endpoints and the real promtool (`e2e`),
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
-//! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), and
-//! the status page in Chromium (`status_page`).
+//! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), the
+//! status page in Chromium (`status_page`), and TLS, authentication and limits (`web`).
 
 mod compat;
 mod e2e;
@@ -9,3 +9,4 @@ mod fleet;
 mod mysql;
 mod redis;
 mod status_page;
+mod web;
