@@ -1,11 +1,13 @@
 //! The built binary end to end, in one test binary: its endpoints and the real promtool (`e2e`),
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
 //! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), the
-//! status page in Chromium (`status_page`), and TLS, authentication and limits (`web`).
+//! status page in Chromium (`status_page`), request limits (`limits`), and TLS and authentication
+//! (`web`).
 
 mod compat;
 mod e2e;
 mod fleet;
+mod limits;
 mod mysql;
 mod redis;
 mod status_page;
