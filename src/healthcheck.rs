@@ -2,9 +2,14 @@
 //! healthcheck (or any probe that can only run a command) asks the binary itself whether the server
 //! it runs beside answers `/-/healthy`.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// Where to reach a server listening on `listen`: an unspecified address (`:9930`, `0.0.0.0`, `[::]`)
 /// is reached over loopback, anything else as it is.
@@ -18,14 +23,34 @@ pub fn reach(listen: SocketAddr) -> SocketAddr {
 }
 
 /// Ask `address` for `/-/healthy` within `timeout` (for each of connect, send and receive); `Ok` only
-/// for a 200 answer. The error says what went wrong, for the healthcheck's log.
-pub fn check(address: SocketAddr, timeout: Duration) -> Result<(), String> {
-    let mut stream = TcpStream::connect_timeout(&address, timeout)
+/// for a 200 answer, or a 401 when the server requires basic authentication (an authentication
+/// challenge proves it is up and serving; the healthcheck has no password to give). With `tls`, it
+/// speaks TLS without verifying the certificate: it asks the server it runs beside whether it is
+/// alive, not who it is. The error says what went wrong, for the healthcheck's log.
+pub fn check(address: SocketAddr, timeout: Duration, tls: bool) -> Result<(), String> {
+    let stream = TcpStream::connect_timeout(&address, timeout)
         .map_err(|e| format!("cannot connect to {address}: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| format!("cannot set timeouts: {e}"))?;
+    if !tls {
+        return ask(stream, address);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    let name = ServerName::IpAddress(address.ip().into());
+    let connection =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| format!("TLS: {e}"))?;
+    ask(rustls::StreamOwned::new(connection, stream), address)
+}
+
+fn ask(mut stream: impl Read + Write, address: SocketAddr) -> Result<(), String> {
     let request = format!(
         "GET /-/healthy HTTP/1.0\r\nHost: {address}\r\nUser-Agent: fanout_exporter-healthcheck\r\n\r\n"
     );
@@ -34,17 +59,67 @@ pub fn check(address: SocketAddr, timeout: Duration) -> Result<(), String> {
         .map_err(|e| format!("cannot send the request to {address}: {e}"))?;
     // The status line is all we need; a healthy answer is a few dozen bytes.
     let mut head = Vec::with_capacity(128);
-    stream
-        .take(1024)
-        .read_to_end(&mut head)
-        .map_err(|e| format!("no answer from {address}: {e}"))?;
+    if let Err(e) = stream.take(1024).read_to_end(&mut head)
+        && head.is_empty()
+    {
+        return Err(format!("no answer from {address}: {e}"));
+    }
     let head = String::from_utf8_lossy(&head);
     let status = head.lines().next().unwrap_or_default();
     let mut parts = status.split_whitespace();
     match (parts.next(), parts.next()) {
-        (Some(version), Some("200")) if version.starts_with("HTTP/1.") => Ok(()),
+        (Some(version), Some("200" | "401")) if version.starts_with("HTTP/1.") => Ok(()),
         _ if status.is_empty() => Err(format!("{address} closed the connection without an answer")),
         _ => Err(format!("{address}/-/healthy answered {status:?}")),
+    }
+}
+
+/// Accepts whatever certificate the server presents; see [`check`] for why that is right here.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -84,20 +159,34 @@ mod tests {
     }
 
     #[test]
-    fn only_a_200_answer_is_healthy() {
+    fn only_a_200_or_an_authentication_challenge_is_healthy() {
         let t = Duration::from_secs(5);
         assert_eq!(
             check(
                 serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nHealthy\n"),
-                t
+                t,
+                false
             ),
             Ok(())
         );
-        let error = check(serve_once(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"), t).unwrap_err();
+        assert_eq!(
+            check(
+                serve_once(b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Basic\r\n\r\n"),
+                t,
+                false
+            ),
+            Ok(())
+        );
+        let error = check(
+            serve_once(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"),
+            t,
+            false,
+        )
+        .unwrap_err();
         assert!(error.contains("503"), "{error}");
-        let error = check(serve_once(b""), t).unwrap_err();
+        let error = check(serve_once(b""), t, false).unwrap_err();
         assert!(error.contains("without an answer"), "{error}");
-        let error = check(serve_once(b"SSH-2.0-OpenSSH\r\n"), t).unwrap_err();
+        let error = check(serve_once(b"SSH-2.0-OpenSSH\r\n"), t, false).unwrap_err();
         assert!(error.contains("SSH-2.0"), "{error}");
     }
 
@@ -107,13 +196,18 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        let error = check(closed, Duration::from_secs(5)).unwrap_err();
+        let error = check(closed, Duration::from_secs(5), false).unwrap_err();
         assert!(error.contains("cannot connect"), "{error}");
 
         // Accepts (the kernel does, from the backlog) but never answers.
         let silent = TcpListener::bind("127.0.0.1:0").unwrap();
         let started = std::time::Instant::now();
-        let error = check(silent.local_addr().unwrap(), Duration::from_millis(300)).unwrap_err();
+        let error = check(
+            silent.local_addr().unwrap(),
+            Duration::from_millis(300),
+            false,
+        )
+        .unwrap_err();
         assert!(error.contains("no answer"), "{error}");
         assert!(
             started.elapsed() < Duration::from_secs(10),

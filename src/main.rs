@@ -15,7 +15,7 @@ use fanout_exporter::telemetry;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { timeout }) = cli.command {
-        return healthcheck(&cli.listen_address, timeout);
+        return healthcheck(&cli.listen_address, timeout, cli.web_config_file.as_deref());
     }
     if let Err(error) = telemetry::init(cli.log_level, cli.log_format) {
         eprintln!("{error:#}");
@@ -132,9 +132,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The `healthcheck` subcommand: one line on the outcome, and the exit code a container runtime reads.
-fn healthcheck(listen: &str, timeout: std::time::Duration) -> ExitCode {
+fn healthcheck(
+    listen: &str,
+    timeout: std::time::Duration,
+    web: Option<&std::path::Path>,
+) -> ExitCode {
+    // The server's own web configuration says whether it speaks TLS.
+    let tls = match web.map(fanout_exporter::web::load).transpose() {
+        Ok(web) => web.is_some_and(|w| w.tls.is_some()),
+        Err(errors) => {
+            eprintln!("unhealthy: invalid web configuration:\n{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
     let checked = cli::listen_address(listen).and_then(|a| {
-        fanout_exporter::healthcheck::check(fanout_exporter::healthcheck::reach(a), timeout)
+        fanout_exporter::healthcheck::check(fanout_exporter::healthcheck::reach(a), timeout, tls)
     });
     match checked {
         Ok(()) => {

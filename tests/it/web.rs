@@ -362,3 +362,41 @@ fn promtool_and_we_agree_on_web_config_files() {
         );
     }
 }
+
+/// `fanout_exporter healthcheck` given the server's web configuration: TLS is spoken, and basic
+/// authentication's challenge counts as alive (the container healthcheck has no password).
+#[test]
+fn the_healthcheck_subcommand_speaks_tls_and_takes_an_authentication_challenge_as_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("web test CA");
+    write_server_leaf(dir.path(), &pki);
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let exporter = start(
+        dir.path(),
+        &format!(
+            "tls_server_config:\n  cert_file: tls/server.crt\n  key_file: tls/server.key\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+        &[],
+    );
+    let listen = format!("--web.listen-address={}", exporter.address);
+    let web = format!("--web.config.file={}", dir.path().join("web.yml").display());
+    let run = |args: &[&str]| {
+        Command::new(fanout_testkit::exporter::bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let healthy = run(&["healthcheck", &listen, &web]);
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    // Without the web configuration it speaks plain HTTP to a TLS port, and says so.
+    let plain = run(&["healthcheck", &listen]);
+    assert!(!plain.status.success());
+    let stopped = exporter.terminate();
+    assert!(stopped.success());
+    let gone = run(&["healthcheck", &listen, &web]);
+    assert!(!gone.status.success());
+}
