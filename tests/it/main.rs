@@ -1,8 +1,8 @@
 //! The built binary end to end, in one test binary: its endpoints and the real promtool (`e2e`),
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
 //! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), the
-//! status page in Chromium (`status_page`), request limits (`limits`), and TLS and authentication
-//! (`web`).
+//! status page in Chromium (`status_page`), request limits (`limits`), a canary password looked for
+//! in everything a run prints (`secrets`), and TLS and authentication (`web`).
 
 mod compat;
 mod e2e;
@@ -10,5 +10,6 @@ mod fleet;
 mod limits;
 mod mysql;
 mod redis;
+mod secrets;
 mod status_page;
 mod web;
