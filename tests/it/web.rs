@@ -400,3 +400,66 @@ fn the_healthcheck_subcommand_speaks_tls_and_takes_an_authentication_challenge_a
     let gone = run(&["healthcheck", &listen, &web]);
     assert!(!gone.status.success());
 }
+
+/// The README's web configuration example, with certificates where it says: promtool and we accept
+/// it, and the exporter serves it to a client with a certificate of the CA and the password, and to
+/// no other.
+#[test]
+fn the_readme_web_config_example_is_accepted_and_works_as_documented() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let at = readme
+        .find("# /etc/fanout_exporter/web.yml")
+        .expect("the example in the README");
+    let example = &readme[at..];
+    let example = &example[..example.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("README CA");
+    let leaf = pki.server_leaf();
+    std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+    std::fs::write(dir.path().join("tls/tls.crt"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls/tls.key"), &leaf.key_pem).unwrap();
+    std::fs::write(dir.path().join("tls/clients-ca.crt"), &pki.ca_pem).unwrap();
+    let web = write(dir.path(), "web.yml", example);
+    let promtool = Command::new(promtool())
+        .args(["check", "web-config", web.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        promtool.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promtool.stdout)
+    );
+    let exporter = start(dir.path(), example, &[]);
+    let prometheus = pki.leaf(
+        &["prometheus.monitoring.svc"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let password = basic("prometheus", "change-me");
+    let served = get_tls(
+        exporter.address,
+        "/metrics",
+        &[("Authorization", &password)],
+        pki.client(Some(&prometheus)),
+    )
+    .unwrap();
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("x-frame-options"), Some("deny"));
+    let no_password = get_tls(
+        exporter.address,
+        "/metrics",
+        &[],
+        pki.client(Some(&prometheus)),
+    )
+    .unwrap();
+    assert_eq!(no_password.status, 401);
+    assert!(
+        get_tls(
+            exporter.address,
+            "/metrics",
+            &[("Authorization", &password)],
+            pki.client(None)
+        )
+        .is_err()
+    );
+}
