@@ -39,10 +39,15 @@ fn basic(user: &str, password: &str) -> String {
 
 /// Write a server leaf of `pki` as tls/server.crt and tls/server.key under `dir`.
 fn write_server_leaf(dir: &Path, pki: &Pki) {
+    write_leaf_as(dir, pki, "server");
+}
+
+/// Write a server leaf of `pki` as tls/<name>.crt and tls/<name>.key under `dir`.
+fn write_leaf_as(dir: &Path, pki: &Pki, name: &str) {
     let leaf = pki.server_leaf();
     std::fs::create_dir_all(dir.join("tls")).unwrap();
-    std::fs::write(dir.join("tls/server.crt"), &leaf.cert_pem).unwrap();
-    std::fs::write(dir.join("tls/server.key"), &leaf.key_pem).unwrap();
+    std::fs::write(dir.join(format!("tls/{name}.crt")), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.join(format!("tls/{name}.key")), &leaf.key_pem).unwrap();
 }
 
 #[test]
@@ -415,10 +420,7 @@ fn the_readme_web_config_example_is_accepted_and_works_as_documented() {
     let example = &example[..example.find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new("README CA");
-    let leaf = pki.server_leaf();
-    std::fs::create_dir_all(dir.path().join("tls")).unwrap();
-    std::fs::write(dir.path().join("tls/tls.crt"), &leaf.cert_pem).unwrap();
-    std::fs::write(dir.path().join("tls/tls.key"), &leaf.key_pem).unwrap();
+    write_leaf_as(dir.path(), &pki, "tls");
     std::fs::write(dir.path().join("tls/clients-ca.crt"), &pki.ca_pem).unwrap();
     let web = write(dir.path(), "web.yml", example);
     let promtool = Command::new(promtool())

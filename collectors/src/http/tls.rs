@@ -5,17 +5,11 @@
 use std::sync::Arc;
 
 use rustls::client::Resumption;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, SignatureScheme,
-    SupportedProtocolVersion,
-};
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, SupportedProtocolVersion};
 
 use super::{SettingsError, TlsSettings, TlsVersion};
 use crate::secret::ExposeSecret;
-use crate::tls::{both_or_neither, certificates, private_key, root_store};
+use crate::tls::{AcceptAnyCertificate, both_or_neither, certificates, private_key, root_store};
 
 /// Build the client configuration of one target.
 ///
@@ -36,7 +30,7 @@ pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, Sett
     let builder = if tls.insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
     } else {
         builder.with_root_certificates(roots)
     };
@@ -53,57 +47,6 @@ pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, Sett
     config.resumption = Resumption::disabled();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// `insecure_skip_verify`: any chain and name are accepted, but the handshake signatures are still
-/// checked against the presented leaf (as Go does), and the chain stays readable through
-/// `peer_certificates()` for the expiry metrics.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// What a finished handshake tells us, kept for the metrics of the final hop.
