@@ -117,8 +117,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut state = State::of(Generation::from_config(config), cli.telemetry_path)
         .with_loader(loader)
         .with_max_requests(cli.max_requests);
-    if let Some(web) = web {
-        state = state.with_web(web);
+    if let (Some(web), Some(file)) = (web, cli.web_config_file) {
+        state = state.with_web(web, file);
     }
     let state = Arc::new(state);
     actix_web::rt::System::new()

@@ -79,8 +79,11 @@ pub async fn run(
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .tls_handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
     .shutdown_timeout(drain.as_secs().max(1));
-    let server = match state.web.as_ref().and_then(|w| w.tls.as_ref()) {
-        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config())?,
+    let tls = state
+        .web()
+        .and_then(|w| w.tls.as_ref().map(|tls| tls.server_config()));
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
         None => server.listen(listener)?,
     }
     .run();

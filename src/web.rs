@@ -6,7 +6,7 @@
 //! certificate, an unreadable key or an option rustls cannot honour is an error naming the file, the
 //! key and its line. Paths are relative to the file's directory, as in the toolkit. The certificate,
 //! key and client CA files are re-read when they change (see [`tls`]); the rest of the file is read
-//! once, at start.
+//! again on every reload, except `tls_server_config`, which the listener is bound with.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,9 @@ pub struct WebConfig {
     /// `http_server_config.http2`. Accepted for compatibility; this server speaks HTTP/1.1 only,
     /// which is what Prometheus scrapes with unless told otherwise.
     pub http2: bool,
+    /// A digest of `tls_server_config` as written (never the text: it may hold a key inline), to
+    /// tell whether a reload changed it.
+    tls_written: [u8; 32],
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -55,6 +58,12 @@ impl std::fmt::Debug for WebConfig {
 }
 
 impl WebConfig {
+    /// `tls_server_config` as written: a reload cannot apply a change to it (the listener is bound
+    /// with it), only say so.
+    pub fn tls_fingerprint(&self) -> [u8; 32] {
+        self.tls_written
+    }
+
     /// One line for the log and `--config.check`: what the file turns on.
     pub fn summary(&self) -> String {
         let mut on = Vec::new();
@@ -166,6 +175,14 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<WebConfig, ConfigEr
     // A `Value` first: it refuses duplicate keys (a second user of the same name, say), which a map
     // would silently overwrite.
     let document = serde_yaml::from_str::<serde_yaml::Value>(text).map_err(yaml_error)?;
+    let tls_written = {
+        use sha2::Digest as _;
+        let written = document
+            .get("tls_server_config")
+            .and_then(|section| serde_yaml::to_string(section).ok())
+            .unwrap_or_default();
+        sha2::Sha256::digest(written.as_bytes()).into()
+    };
     let file = match document {
         serde_yaml::Value::Null => File::default(),
         _ => serde_yaml::from_str::<File>(text).map_err(yaml_error)?,
@@ -219,6 +236,7 @@ pub fn parse(source: &str, text: &str, dir: &Path) -> Result<WebConfig, ConfigEr
         headers,
         rate_limit,
         http2,
+        tls_written,
     })
 }
 

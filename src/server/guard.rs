@@ -34,7 +34,7 @@ pub(super) async fn guard(
         Some(response) => req.into_response(response),
         None => next.call(req).await?.map_into_boxed_body(),
     };
-    if let Some(web) = &state.web {
+    if let Some(web) = state.web() {
         let headers = response.headers_mut();
         for (name, value) in &web.headers {
             headers.insert(name.clone(), value.clone());
@@ -52,7 +52,7 @@ async fn refusal(req: &ServiceRequest, state: &State) -> Option<HttpResponse> {
             format!("the request target is {target} bytes; at most {MAX_URI} are served\n"),
         ));
     }
-    let web = state.web.as_ref()?;
+    let web = state.web()?;
     if let Some(limit) = &web.rate_limit
         && !limit.allow()
     {

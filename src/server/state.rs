@@ -7,6 +7,7 @@
 //! the old generation had that the new one dropped once nothing uses it any more.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -66,8 +67,11 @@ pub struct State {
     /// `/metrics` responses in flight, by budget in microseconds.
     responses: Flights<u128, Arc<Merged>>,
     scraping: ScrapeThread,
-    /// `--web.config.file`: TLS, authentication, headers, rate limit.
-    pub(super) web: Option<WebConfig>,
+    /// `--web.config.file`: TLS, authentication, headers, rate limit; replaced by a reload (all but
+    /// TLS, which the listener was bound with).
+    web: RwLock<Option<Arc<WebConfig>>>,
+    /// Where the web configuration is re-read from on reload.
+    web_file: Option<PathBuf>,
     /// `--web.max-requests`: scrapes (`/metrics`, `/probe`) served at once.
     pub(super) in_flight: InFlight,
 }
@@ -184,7 +188,8 @@ impl State {
             process,
             responses: Flights::default(),
             scraping: ScrapeThread::new(),
-            web: None,
+            web: RwLock::new(None),
+            web_file: None,
             in_flight: InFlight {
                 limit: 0,
                 now: Arc::new(AtomicUsize::new(0)),
@@ -192,10 +197,20 @@ impl State {
         }
     }
 
-    /// The same state, serving with the web configuration's TLS, authentication and headers.
-    pub fn with_web(mut self, web: WebConfig) -> Self {
-        self.web = Some(web);
+    /// The same state, serving with the web configuration's TLS, authentication and headers, read
+    /// again from `file` on every reload.
+    pub fn with_web(mut self, web: WebConfig, file: PathBuf) -> Self {
+        self.web = RwLock::new(Some(Arc::new(web)));
+        self.web_file = Some(file);
         self
+    }
+
+    /// The web configuration requests starting now are served with.
+    pub(super) fn web(&self) -> Option<Arc<WebConfig>> {
+        self.web
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The same state, answering 503 to scrapes past `limit` at once (0: no limit).
@@ -210,6 +225,22 @@ impl State {
         self
     }
 
+    /// Serve with `web` from now on; TLS stays as the listener was bound (its certificate files are
+    /// re-read as they change anyway). What the reload message adds about it.
+    fn replace_web(&self, web: WebConfig) -> String {
+        let mut slot = self.web.write().unwrap_or_else(PoisonError::into_inner);
+        let tls_changed = slot.as_ref().map(|w| w.tls_fingerprint()) != Some(web.tls_fingerprint());
+        *slot = Some(Arc::new(web));
+        if tls_changed {
+            tracing::warn!(
+                "tls_server_config changed: it takes effect at the next restart (certificate files are re-read as they change)"
+            );
+            "; web configuration reloaded, but tls_server_config changes need a restart".to_owned()
+        } else {
+            "; web configuration reloaded".to_owned()
+        }
+    }
+
     /// The generation requests starting now use.
     pub fn current(&self) -> Arc<Generation> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
@@ -222,12 +253,25 @@ impl State {
             return Err("this exporter cannot reload: it was not started from a loader".into());
         };
         let _one_at_a_time = self.reloading.lock().await;
-        let loaded = tokio::task::spawn_blocking(move || loader())
-            .await
-            .map_err(|e| format!("reloading failed: {e}"))
-            .and_then(|r| r.map_err(|errors| format!("invalid configuration:\n{errors}")));
-        let config = match loaded {
-            Ok(config) => config,
+        let web_file = self.web_file.clone();
+        // Both files, and either being bad keeps both running ones.
+        let loaded = tokio::task::spawn_blocking(move || {
+            let web = web_file
+                .map(|file| crate::web::load(&file))
+                .transpose()
+                .map_err(|errors| format!("invalid web configuration:\n{errors}"));
+            let config = loader().map_err(|errors| format!("invalid configuration:\n{errors}"));
+            match (web, config) {
+                (Ok(web), Ok(config)) => Ok((web, config)),
+                (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
+                (Err(why), _) | (_, Err(why)) => Err(why),
+            }
+        })
+        .await
+        .map_err(|e| format!("reloading failed: {e}"))
+        .and_then(|r| r);
+        let (web, config) = match loaded {
+            Ok(loaded) => loaded,
             Err(why) => {
                 self.status
                     .lock()
@@ -240,6 +284,7 @@ impl State {
                 return Err(why);
             }
         };
+        let web_note = web.map(|web| self.replace_web(web)).unwrap_or_default();
         let mut next = Generation::from_config(config);
         let old = self.current();
         let adopted = next.engine.adopt(&old.engine);
@@ -250,7 +295,7 @@ impl State {
             adopted.kept,
             next.engine.modules().count(),
             adopted.retired.len()
-        );
+        ) + &web_note;
         let drain = old.engine.drain();
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         drop(old);

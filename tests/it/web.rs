@@ -465,3 +465,74 @@ fn the_readme_web_config_example_is_accepted_and_works_as_documented() {
         .is_err()
     );
 }
+
+/// A reload (SIGHUP or `/-/reload`) re-reads the web configuration with the configuration: a new
+/// password takes effect, a bad file keeps the running one, and a TLS change is reported as needing
+/// a restart instead of being half applied.
+#[test]
+fn a_reload_rereads_the_web_configuration_and_a_bad_one_keeps_the_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = |password: &str| {
+        format!(
+            "basic_auth_users:\n  prometheus: {}\n",
+            bcrypt::hash(password, 4).unwrap()
+        )
+    };
+    let exporter = start(dir.path(), &users("one"), &[]);
+    let status = |password: &str| {
+        get(
+            exporter.address,
+            "/-/healthy",
+            &[("Authorization", &basic("prometheus", password))],
+        )
+        .status
+    };
+    let reload = |password: &str| {
+        let response = fanout_testkit::exporter::request(
+            exporter.address,
+            "POST",
+            "/-/reload",
+            &[("Authorization", &basic("prometheus", password))],
+        );
+        (response.status, response.text())
+    };
+    assert_eq!(status("one"), 200);
+    write(dir.path(), "web.yml", &users("two"));
+    let (code, text) = reload("one");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("web configuration reloaded"), "{text}");
+    assert_eq!((status("one"), status("two")), (401, 200));
+
+    write(
+        dir.path(),
+        "web.yml",
+        "basic_auth_users:\n  prometheus: plain-text\n",
+    );
+    let (code, text) = reload("two");
+    assert_eq!(code, 500, "{text}");
+    assert!(
+        text.contains("web.yml:2: basic_auth_users.prometheus") && !text.contains("plain-text"),
+        "{text}"
+    );
+    assert_eq!(status("two"), 200, "the running web configuration stays");
+
+    write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "{}tls_server_config:\n  cert_file: tls/nowhere.crt\n  key_file: tls/nowhere.key\n",
+            users("two")
+        ),
+    );
+    let (code, text) = reload("two");
+    assert_eq!(
+        code, 500,
+        "a TLS section is checked even though it waits for a restart: {text}"
+    );
+    let pki = Pki::new("later CA");
+    write_leaf_as(dir.path(), &pki, "nowhere");
+    let (code, text) = reload("two");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("need a restart"), "{text}");
+    assert_eq!(status("two"), 200, "still plain HTTP until restarted");
+}
