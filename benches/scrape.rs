@@ -1,6 +1,7 @@
 //! Scrape latency of the built exporter, with blackbox_exporter's figure beside it when the Debian
 //! peer is installed, and the scale curve of `/metrics` over 1 to 1,000 Redis targets (time,
-//! exposition size, memory). Reports figures; asserts nothing. Run with `cargo bench --bench scrape`.
+//! exposition size, memory), and what exposure safety costs. Reports figures; asserts nothing. Run
+//! with `cargo bench --bench scrape` (or `-- <section>` for one).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fanout_testkit::exporter as support;
@@ -53,6 +54,29 @@ fn rss_kib(pid: u32) -> String {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
+    // `cargo bench --bench scrape -- <section>` runs one section: latency, mysql, redis, scale,
+    // concurrency or exposure.
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
+    if run("latency") {
+        latency(dir.path());
+    }
+    let sections: [(&str, fn(&std::path::Path)); 5] = [
+        ("mysql", mysql),
+        ("redis", redis),
+        ("scale", scale),
+        ("concurrency", concurrency),
+        ("exposure", exposure),
+    ];
+    for (name, section) in sections {
+        if run(name) {
+            section(dir.path());
+        }
+    }
+}
+
+/// `/probe` and `/metrics` over HTTP targets, beside blackbox_exporter's `/probe`.
+fn latency(dir: &std::path::Path) {
     let port = free_port();
     let mut yaml = String::from("http:\n");
     for i in 0..20 {
@@ -60,7 +84,7 @@ fn main() {
             "  t{i}:\n    url: http://127.0.0.1:{port}/-/healthy\n"
         ));
     }
-    let config = write(dir.path(), "config.yaml", &yaml);
+    let config = write(dir, "config.yaml", &yaml);
     let exporter = Exporter::start(&[
         &format!("--web.listen-address=127.0.0.1:{port}"),
         &format!("--config.file={}", config.display()),
@@ -76,7 +100,7 @@ fn main() {
     );
     println!("  {}", rss_kib(exporter.pid()));
 
-    match Peer::blackbox(dir.path()) {
+    match Peer::blackbox(dir) {
         None => println!(
             "blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter)"
         ),
@@ -90,11 +114,104 @@ fn main() {
             println!("  {}", rss_kib(blackbox.pid()));
         }
     }
+}
+
+/// What exposure safety costs: `/metrics` and the status page with 500 connections held open (idle
+/// or trickling a request head, until the server drops them after its 5 s head timeout), and basic
+/// authentication at bcrypt cost 10, first check and remembered.
+fn exposure(dir: &std::path::Path) {
+    let port = free_port();
+    let config = write(
+        dir,
+        "exposure.yaml",
+        &format!("http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n"),
+    );
+    let hash = bcrypt::hash("bench", 10).unwrap();
+    let web = write(
+        dir,
+        "exposure-web.yaml",
+        &format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    );
+    let exporter = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", config.display()),
+    ]);
+    let address = exporter.address;
+    println!("fanout_exporter, exposure safety (sequential GETs, 200 each):");
+    let quick = |path: &str| {
+        let mut times: Vec<Duration> = (0..200)
+            .map(|_| {
+                let start = Instant::now();
+                assert_eq!(get(address, path, &[]).status, 200, "{path}");
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        format!("p50 {:.3} ms  max {:.3} ms", ms(times[100]), ms(times[199]))
+    };
+    println!(
+        "  /metrics, nothing else open             {}",
+        quick("/metrics")
+    );
+    println!("  /, nothing else open                    {}", quick("/"));
+    let held: Vec<TcpStream> = (0..500)
+        .map(|i| {
+            let mut stream = TcpStream::connect(address).unwrap();
+            if i % 2 == 1 {
+                stream
+                    .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    println!(
+        "  /metrics, 500 idle/trickling open       {}",
+        quick("/metrics")
+    );
+    println!("  /, 500 idle/trickling open              {}", quick("/"));
+    println!("  {} with the 500 open", rss_kib(exporter.pid()));
+    drop(held);
     drop(exporter);
-    mysql(dir.path());
-    redis(dir.path());
-    scale(dir.path());
-    concurrency(dir.path());
+
+    let exporter = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{}", free_port()),
+        &format!("--config.file={}", config.display()),
+        &format!("--web.config.file={}", web.display()),
+    ]);
+    let authorization = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "prometheus:bench"
+        )
+    );
+    let auth = [("Authorization", authorization.as_str())];
+    let start = Instant::now();
+    assert_eq!(get(exporter.address, "/-/healthy", &auth).status, 200);
+    let first = start.elapsed();
+    let mut times: Vec<Duration> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(get(exporter.address, "/-/healthy", &auth).status, 200);
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    let wrong = [("Authorization", "Basic cHJvbWV0aGV1czp3cm9uZw==")];
+    let start = Instant::now();
+    assert_eq!(get(exporter.address, "/-/healthy", &wrong).status, 401);
+    let refused = start.elapsed();
+    println!(
+        "  basic auth, bcrypt cost 10: first check {:.1} ms, remembered p50 {:.3} ms, wrong password {:.1} ms",
+        ms(first),
+        ms(times[100]),
+        ms(refused)
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// How long each point of the concurrency curve runs.
