@@ -7,6 +7,7 @@
 mod compat;
 mod e2e;
 mod fleet;
+mod hostile;
 mod limits;
 mod mysql;
 mod redis;
