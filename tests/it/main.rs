@@ -6,6 +6,7 @@
 
 mod compat;
 mod e2e;
+mod faults;
 mod fleet;
 mod hostile;
 mod limits;
