@@ -9,6 +9,8 @@
 //! - [`http`]: in-process HTTP/HTTPS/mTLS servers, a test PKI, readers of a probe's families.
 //! - [`exporter`]: the built `fanout_exporter` as a child process, a small HTTP client, promtool,
 //!   the Debian peer exporters, bounded command runs.
+//! - [`hostile`]: loopback servers that send garbage, truncated packets and endless streams.
+//! - [`process`]: a process's memory from /proc, signals by pid (SIGSTOP, SIGCONT).
 //!
 //! A failed setup must fail the test that needed it, loudly and at once, so this crate unwraps.
 #![forbid(unsafe_code)]
@@ -16,7 +18,9 @@
 
 pub mod exporter;
 pub mod families;
+pub mod hostile;
 pub mod http;
 pub mod mariadb;
+pub mod process;
 pub mod redis;
 pub mod watched;

@@ -297,6 +297,21 @@ impl Mariadb {
         }
     }
 
+    /// Kill the server with SIGKILL, as a crash would, and reap it. The data directory stays
+    /// (InnoDB recovers it on [`Mariadb::restart`]).
+    pub fn kill_server(&mut self) {
+        if let Some(server) = self.server.take()
+            && let Err(e) = server.signal_and_reap("-KILL", Duration::from_secs(30))
+        {
+            panic!("mariadbd {e}:\n{}", self.error_log());
+        }
+    }
+
+    /// The server process id, while it runs (for SIGSTOP and SIGCONT).
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Watched::id)
+    }
+
     /// Start the stopped server again on the same port and data directory.
     pub fn restart(&mut self) {
         assert!(self.server.is_none(), "restart needs a stopped server");

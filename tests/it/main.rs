@@ -2,14 +2,19 @@
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
 //! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), the
 //! status page in Chromium (`status_page`), request limits (`limits`), a canary password looked for
-//! in everything a run prints (`secrets`), and TLS and authentication (`web`).
+//! in everything a run prints (`secrets`), TLS and authentication (`web`), databases killed and
+//! frozen (`faults`), servers speaking garbage (`hostile`), and 64 concurrent scrapers for a minute
+//! (`soak`).
 
 mod compat;
 mod e2e;
+mod faults;
 mod fleet;
+mod hostile;
 mod limits;
 mod mysql;
 mod redis;
 mod secrets;
+mod soak;
 mod status_page;
 mod web;

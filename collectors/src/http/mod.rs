@@ -28,6 +28,8 @@ mod report;
 mod tls;
 
 pub use config::{BasicAuthConfig, HttpConfig};
+/// The Redis kind's TLS streams load their material with the same rules as the probe.
+pub(crate) use tls::client_config;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -16,7 +16,7 @@ use crate::tls::{AcceptAnyCertificate, both_or_neither, certificates, private_ke
 /// The ring provider is passed explicitly, so nothing depends on a process-wide default provider.
 /// Session resumption is off: blackbox does a full handshake on every probe, and the `tls` phase and
 /// the certificate metrics should describe a full handshake too.
-pub(super) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, SettingsError> {
+pub(crate) fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, SettingsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&'static SupportedProtocolVersion] = match tls.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],

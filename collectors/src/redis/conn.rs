@@ -15,14 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
-use redis::{
-    AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
-};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout_at};
 
 use super::info::{self, Info, LatencyEvent};
 use super::reply::{integer, is_permanent_refusal, is_refusal, text};
+use super::transport::{Allowance, Transport};
 use super::{RedisAddress, RedisSettings, keys};
 use crate::{CollectError, Families, Outcome, SettingsError};
 
@@ -39,11 +38,13 @@ const CONFIG_PARAMETERS: [&str; 6] = [
 /// How long a permanent refusal is remembered: an ACL fixed later takes effect within the hour.
 const REFUSAL_TTL: Duration = Duration::from_secs(3600);
 
-/// One target: its client (address, credentials, TLS) and the connection kept between scrapes.
+/// One target: where and how to connect, and the connection kept between scrapes.
 pub(super) struct Target {
     pub(super) settings: RedisSettings,
-    /// Holds the password; its `Debug` redacts it, but it is never printed anyway.
-    client: Client,
+    /// Address and TLS of the stream (opened by us, so that reads are bounded: see `transport`).
+    transport: Transport,
+    /// Database, credentials and hello options. Holds the password; never printed.
+    redis_info: RedisConnectionInfo,
     /// `host:port` or the socket path, for messages.
     endpoint: String,
     /// The kept connection. Held while connecting, so concurrent scrapes after a failure open one
@@ -58,6 +59,8 @@ pub(super) struct Target {
 pub(super) struct Cached {
     conn: MultiplexedConnection,
     id: u64,
+    /// What a scrape may still read from this connection's stream.
+    allowance: Allowance,
     /// Commands the server refused for good on this connection, by name, and when.
     refused: BTreeMap<&'static str, std::time::Instant>,
 }
@@ -87,64 +90,38 @@ impl Target {
             redis_info = redis_info.set_password(password.expose_secret());
         }
         let tls_wanted = url.tls || settings.tls.is_some();
-        let addr = match &url.address {
-            RedisAddress::Tcp { host, port } if tls_wanted => ConnectionAddr::TcpTls {
+        let transport = match &url.address {
+            RedisAddress::Tcp { host, port } if tls_wanted => Transport::Tls {
                 host: host.clone(),
                 port: *port,
-                insecure: settings
-                    .tls
-                    .as_ref()
-                    .is_some_and(|t| t.insecure_skip_verify),
-                tls_params: None,
+                config: tls_config(settings.tls.as_ref())?,
             },
-            RedisAddress::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
-            RedisAddress::Unix(path) if tls_wanted => {
-                let _ = path;
+            RedisAddress::Tcp { host, port } => Transport::Tcp {
+                host: host.clone(),
+                port: *port,
+            },
+            RedisAddress::Unix(_) if tls_wanted => {
                 return Err(SettingsError::new(
                     "tls",
                     "TLS over a unix socket is not supported",
                 ));
             }
-            RedisAddress::Unix(path) => ConnectionAddr::Unix(path.clone()),
+            RedisAddress::Unix(path) => Transport::Unix(path.clone()),
         };
-        let info = addr
-            .into_connection_info()
-            .map_err(|e| SettingsError::new("url", e.to_string()))?
-            .set_redis_settings(redis_info);
-        let client = match &settings.tls {
-            Some(tls) if tls.ca_pem.is_some() || tls.cert_pem.is_some() => {
-                tls.check()?;
-                let client_tls = match (&tls.cert_pem, &tls.key_pem) {
-                    (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                        client_cert: cert.clone(),
-                        client_key: key.expose_secret().to_vec(),
-                    }),
-                    _ => None,
-                };
-                Client::build_with_tls(
-                    info,
-                    redis::TlsCertificates {
-                        client_tls,
-                        root_cert: tls.ca_pem.clone(),
-                    },
-                )
-            }
-            _ => Client::open(info),
-        }
-        .map_err(|e| SettingsError::new("tls", e.to_string()))?;
         Ok(Self {
             settings,
-            client,
+            transport,
+            redis_info,
             endpoint,
             cached: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
         })
     }
 
-    fn connect_error(&self, e: redis::RedisError) -> CollectError {
+    fn connect_error(&self, e: impl Into<crate::BoxError>) -> CollectError {
         CollectError::Connect {
             endpoint: self.endpoint.clone(),
-            source: Box::new(e),
+            source: e.into(),
         }
     }
 
@@ -172,21 +149,29 @@ impl Target {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(remaining))
             .set_response_timeout(Some(remaining));
-        let conn = match timeout_at(
+        let (stream, allowance) = match timeout_at(deadline, self.transport.open()).await {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(e)) => return Err(self.connect_error(e)),
+            Err(_) => return Err(CollectError::Timeout(budget)),
+        };
+        let (conn, driver) = match timeout_at(
             deadline,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
+            MultiplexedConnection::new_with_config(&self.redis_info, stream, config),
         )
         .await
         {
-            Ok(Ok(conn)) => conn,
+            Ok(Ok(made)) => made,
             Ok(Err(e)) if e.is_timeout() => return Err(CollectError::Timeout(budget)),
             Ok(Err(e)) => return Err(self.connect_error(e)),
             Err(_) => return Err(CollectError::Timeout(budget)),
         };
+        // The task that reads and writes the stream; it ends when every handle to the connection
+        // is dropped or the stream fails.
+        tokio::spawn(driver);
         let cached = Cached {
             conn,
             id: self.generation.fetch_add(1, Ordering::Relaxed),
+            allowance,
             refused: BTreeMap::new(),
         };
         *kept = Some(cached.clone());
@@ -222,6 +207,22 @@ impl Target {
             tracing::info!(endpoint = %self.endpoint, command, error = %error, "the server refuses this command; not sending it again on this connection for an hour");
         }
     }
+}
+
+/// The rustls configuration of a TLS target: its CA bundle or the bundled web roots, its client
+/// certificate, or no verification at all (`insecure_skip_verify`).
+fn tls_config(tls: Option<&super::RedisTls>) -> Result<Arc<rustls::ClientConfig>, SettingsError> {
+    let settings = crate::http::TlsSettings {
+        ca_pem: tls.and_then(|t| t.ca_pem.clone()),
+        cert_pem: tls.and_then(|t| t.cert_pem.clone()),
+        key_pem: tls.and_then(|t| t.key_pem.clone()),
+        insecure_skip_verify: tls.is_some_and(|t| t.insecure_skip_verify),
+        ..crate::http::TlsSettings::default()
+    };
+    // The same loaders and verifier as the HTTP probe; Redis speaks no ALPN protocol.
+    let mut config = (*crate::http::client_config(&settings)?).clone();
+    config.alpn_protocols.clear();
+    Ok(Arc::new(config))
 }
 
 /// What ended a scrape with the target down, and whether the kept connection must go.
@@ -302,6 +303,7 @@ async fn scrape(
     errors: &mut Vec<CollectError>,
 ) -> Result<bool, Down> {
     let mut conn = cached.conn.clone();
+    cached.allowance.refill();
     conn.set_response_timeout(deadline.saturating_duration_since(Instant::now()));
 
     let config_command = target

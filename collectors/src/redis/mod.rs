@@ -1,9 +1,10 @@
 //! The Redis/Valkey collector: redis_exporter's families by the same names, typed right.
 //!
 //! # Connections and round trips
-//! Each target keeps one connection across scrapes and rebuilds it after any error. The crate's own
-//! connect and response timeouts are set from the scrape deadline (its defaults are 1 s and 500 ms),
-//! and its `CLIENT SETINFO` hello is skipped: Redis before 7.2 answers it with two errors per
+//! Each target keeps one connection across scrapes and rebuilds it after any error. Its stream is
+//! opened here under the scrape deadline, with a cap on what one scrape may read (`transport`: the
+//! crate would buffer a reply of any announced length); the crate's response timeout is set from the
+//! deadline (its default is 500 ms), and its `CLIENT SETINFO` hello is skipped: Redis before 7.2 answers it with two errors per
 //! connection, which would show up in the monitored server's error counters. The core data comes in
 //! one pipelined round trip (INFO, CONFIG GET, LATENCY LATEST, SLOWLOG); commands the server refuses
 //! (managed services disable `CONFIG` or `LATENCY`; ACL users may lack them) are remembered for the
@@ -15,12 +16,14 @@
 //! - `conn`: the connection, the pipelined scrape, the refused-command memory.
 //! - `keys`: key checks under a budget, and custom read-only commands.
 //! - `reply`: reading reply values and refusals, shared by `conn` and `keys`.
+//! - `transport`: the TCP, TLS or Unix stream under a connection, with a cap on what a scrape reads.
 
 mod config;
 mod conn;
 mod info;
 mod keys;
 mod reply;
+mod transport;
 
 use std::fmt;
 use std::path::PathBuf;

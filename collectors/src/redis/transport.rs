@@ -1,0 +1,208 @@
+//! The byte stream under a target's connection, opened here rather than by the redis crate so that
+//! what one scrape may read from a server is bounded.
+//!
+//! # Why
+//! The crate's reply parser keeps a bulk string, or a line, in its buffer until the whole of it has
+//! arrived, whatever length was announced: a server (or anything posing as one on that port) that
+//! answers `$9999999999` and then streams bytes, or sends a `+` line that never ends, has the exporter
+//! buffer everything it sends until the scrape deadline, about a gigabyte a second on loopback. The
+//! crate has no reply size limit, but it runs its connection over any stream it is given, so the
+//! stream counts what it reads and fails once a scrape has read [`READ_LIMIT`]; the connection then
+//! breaks like any I/O error and the next scrape opens a new one.
+//!
+//! The cap is per scrape, not per reply, and is checked after each socket read, so a scrape may read
+//! past it by one read's worth of bytes.
+
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::TlsConnector;
+
+/// Most bytes one scrape reads from a target. A sane server's replies are `INFO ALL` (tens of
+/// kilobytes), one slow log entry (the server cuts its arguments short), CONFIG values, and small
+/// replies for each key check (at most `max_keys`) and custom command: this leaves room for hundreds
+/// of times that, and bounds what a misbehaving server can make the exporter hold (the parser's
+/// buffer may reach twice this while it grows).
+pub(super) const READ_LIMIT: usize = 16 << 20;
+
+/// What the current scrape may still read from a connection; shared by the connection's stream and
+/// the scrapes that use it.
+#[derive(Clone)]
+pub(super) struct Allowance(Arc<AtomicUsize>);
+
+impl Allowance {
+    pub(super) fn new() -> Self {
+        Self(Arc::new(AtomicUsize::new(READ_LIMIT)))
+    }
+
+    /// A scrape starts with the whole [`READ_LIMIT`].
+    pub(super) fn refill(&self) {
+        self.0.store(READ_LIMIT, Ordering::Relaxed);
+    }
+
+    /// Count `n` bytes read; false once the scrape has read more than its limit.
+    fn spend(&self, n: usize) -> bool {
+        let before = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                Some(left.saturating_sub(n))
+            })
+            .unwrap_or_default();
+        before >= n
+    }
+
+    fn exhausted(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Every kind of stream a target's connection runs over.
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A stream that fails reads once its [`Allowance`] is spent.
+pub(super) struct Metered {
+    inner: Box<dyn Io>,
+    allowance: Allowance,
+}
+
+fn over_limit() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the server sent more than {} MiB in one scrape; the connection is closed",
+            READ_LIMIT >> 20
+        ),
+    )
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.allowance.exhausted() {
+            return Poll::Ready(Err(over_limit()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let read = buf.filled().len() - before;
+        if this.allowance.spend(read) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Ready(Err(over_limit()))
+        }
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Where and how to open a target's stream.
+pub(super) enum Transport {
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Tls {
+        host: String,
+        port: u16,
+        config: Arc<ClientConfig>,
+    },
+    Unix(std::path::PathBuf),
+}
+
+impl Transport {
+    /// Open the stream, metered by a fresh [`Allowance`] (returned for the scrapes to refill).
+    pub(super) async fn open(&self) -> io::Result<(Metered, Allowance)> {
+        let inner: Box<dyn Io> = match self {
+            Self::Tcp { host, port } => Box::new(tcp(host, *port).await?),
+            Self::Tls { host, port, config } => {
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let tcp = tcp(host, *port).await?;
+                Box::new(
+                    TlsConnector::from(Arc::clone(config))
+                        .connect(name, tcp)
+                        .await?,
+                )
+            }
+            Self::Unix(path) => Box::new(unix(path).await?),
+        };
+        let allowance = Allowance::new();
+        Ok((
+            Metered {
+                inner,
+                allowance: allowance.clone(),
+            },
+            allowance,
+        ))
+    }
+}
+
+async fn tcp(host: &str, port: u16) -> io::Result<TcpStream> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    // Commands are small and answered one round trip at a time: no Nagle delay, as the crate does.
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+async fn unix(path: &Path) -> io::Result<UnixStream> {
+    UnixStream::connect(path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allowance_is_spent_by_reads_and_refilled_per_scrape() {
+        let allowance = Allowance::new();
+        assert!(allowance.spend(READ_LIMIT - 10));
+        assert!(!allowance.exhausted());
+        // The read that crosses the limit fails, and so does every read after it.
+        assert!(!allowance.spend(11));
+        assert!(allowance.exhausted());
+        allowance.refill();
+        assert!(!allowance.exhausted());
+        assert!(allowance.spend(READ_LIMIT));
+        assert!(allowance.exhausted());
+    }
+}
