@@ -52,6 +52,9 @@ fn rss_kib(pid: u32) -> String {
         .unwrap_or_else(|| "VmRSS: unknown".into())
 }
 
+/// One part of the bench, run in the shared temporary directory.
+type Section = fn(&std::path::Path);
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     // `cargo bench --bench scrape -- <section>` runs one section: latency, mysql, redis, scale,
@@ -61,7 +64,7 @@ fn main() {
     if run("latency") {
         latency(dir.path());
     }
-    let sections: [(&str, fn(&std::path::Path)); 5] = [
+    let sections: [(&str, Section); 5] = [
         ("mysql", mysql),
         ("redis", redis),
         ("scale", scale),
