@@ -712,6 +712,14 @@ fn located(source: &str, text: &str, e: serde_yaml::Error) -> ConfigError {
             "aliases are expanded too often (repetition limit exceeded; an alias bomb?): expected \
                          each anchor to be reused a few times"
                 .to_owned();
+    } else if let Some(rest) = error.message.strip_prefix("recursion limit exceeded") {
+        error.message = format!(
+            "values nest too deep (recursion limit exceeded{rest}): expected a few levels of mappings and lists"
+        );
+    } else if error.message.contains("more than one document") {
+        error.message = "the file holds more than one YAML document (separated by `---`): \
+                         expected one document"
+            .to_owned();
     } else if let Some(c) = DUPLICATE
         .as_ref()
         .and_then(|re| re.captures(&error.message))
