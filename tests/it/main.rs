@@ -2,8 +2,10 @@
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
 //! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), the
 //! status page in Chromium (`status_page`), request limits (`limits`), a canary password looked for
-//! in everything a run prints (`secrets`), and TLS and authentication (`web`).
+//! in everything a run prints (`secrets`), TLS and authentication (`web`), and bad configuration
+//! files at start and on reload (`bad_config`).
 
+mod bad_config;
 mod compat;
 mod e2e;
 mod fleet;
