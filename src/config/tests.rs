@@ -662,6 +662,7 @@ fn locate_follows_keys_down_the_indentation() {
 }
 
 mod modules;
+mod props;
 
 #[test]
 fn credentials_written_into_an_address_are_never_echoed_and_the_error_says_how_to_write_them() {
