@@ -190,30 +190,51 @@ pub enum Input {
 /// Load, layer and validate the configuration from the process environment.
 pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors> {
     let (source, text) = match input {
-        Input::File(path) => (
-            path.display().to_string(),
-            std::fs::read_to_string(path).map_err(|e| {
-                one(
-                    path.display().to_string(),
-                    "",
-                    None,
-                    format!("cannot read the file: {e}"),
-                )
-            })?,
-        ),
+        Input::File(path) => (path.display().to_string(), read_text(path)?),
         Input::Text(text) => ("<embedded default>".to_owned(), text.clone()),
     };
     check_file(&source, &text)?;
-    let mut figment = Figment::new();
-    if !text.trim().is_empty() {
-        figment = figment.merge(Yaml::string(&text));
-    }
-    let figment = figment
+    let figment = Figment::new()
+        .merge(Yaml::string(&text))
         .merge(EnvLayer::from_process())
         .merge(Serialized::default("global", flags));
     let layered = Layered::extract(&figment, &source)?;
     let flag_offset = flags.timeout_offset.is_some();
     validate(layered, &source, &text, input_dir(input), flag_offset)
+}
+
+/// Largest configuration file loaded: far above any real one (100,000 targets of a few lines each fit),
+/// small enough that a hostile or mistaken file (a log, a dump) is refused at once instead of being
+/// parsed for seconds, several times over, at every reload.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// The configuration file as text: a regular file of at most [`MAX_FILE_BYTES`], in UTF-8. A byte
+/// that is not UTF-8 is reported by line and column, as YAML errors are.
+fn read_text(path: &Path) -> Result<String, ConfigErrors> {
+    let source = path.display().to_string();
+    let bytes = fanout_collectors::config::read_bounded(path, MAX_FILE_BYTES).map_err(|e| {
+        one(
+            source.clone(),
+            "",
+            None,
+            format!("cannot read the file: {e}"),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let valid = &bytes[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        let byte = bytes.get(valid.len()).copied().unwrap_or_default();
+        one(
+            source.clone(),
+            "",
+            Some(line),
+            format!(
+                "invalid UTF-8 (byte 0x{byte:02x} at column {column}): expected a YAML text file in UTF-8"
+            ),
+        )
+    })
 }
 
 /// What the file, the environment and the flags say together: the global settings and every target,
@@ -408,13 +429,18 @@ fn is_section(key: &str) -> bool {
     key == "global" || key == "modules" || registry::kinds().iter().any(|k| k.name == key)
 }
 
+/// The top-level sections, quoted: `global`, `modules` and the kinds.
+fn sections() -> Vec<String> {
+    let mut names = vec!["`global`".to_owned(), "`modules`".to_owned()];
+    names.extend(registry::kinds().iter().map(|k| format!("`{}`", k.name)));
+    names
+}
+
 /// The message for a top-level key that names no section, listing those that exist.
 fn unknown_section(key: &str) -> String {
-    let mut expected = vec!["`global`".to_owned(), "`modules`".to_owned()];
-    expected.extend(registry::kinds().iter().map(|k| format!("`{}`", k.name)));
     format!(
         "unknown field `{key}`, expected one of {}",
-        expected.join(", ")
+        sections().join(", ")
     )
 }
 
@@ -523,6 +549,23 @@ fn redact(message: &str) -> String {
     if let Some(re) = RAW_TYPE.as_ref() {
         out = re.replace_all(&out, "a mapping").into_owned();
     }
+    // Rust's integer types are no words for a person editing YAML.
+    static INTEGER: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+        Regex::new(r"expected (?:(u)|i)(?:8|16|32|64|128|size)\b|expected f(?:32|64)\b").ok()
+    });
+    if let Some(re) = INTEGER.as_ref() {
+        out = re
+            .replace_all(&out, |c: &regex::Captures<'_>| {
+                if c[0].starts_with("expected f") {
+                    "expected a number"
+                } else if c.get(1).is_some() {
+                    "expected a non-negative whole number"
+                } else {
+                    "expected a whole number"
+                }
+            })
+            .into_owned();
+    }
     out
 }
 
@@ -542,19 +585,187 @@ fn one(source: String, path: &str, line: Option<usize>, message: String) -> Conf
     }])
 }
 
-/// Step 1: the file on its own, for errors with line numbers.
-fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
-    if text.trim().is_empty() {
-        return Ok(());
+/// The first control character YAML does not allow in a document (anything but tab, line breaks and
+/// NEL), as (line, column, character). serde_yaml refuses them too, but counts the position in bytes
+/// from the start of the file and reports line 1.
+fn control_character(text: &str) -> Option<(usize, usize, char)> {
+    text.split('\n').enumerate().find_map(|(i, line)| {
+        line.chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\r' | '\u{85}'))
+            .map(|(column, c)| (i + 1, column + 1, c))
+    })
+}
+
+/// Most values (scalars, sequences and mappings) a document may hold once every alias is replaced by
+/// what its anchor names. serde_yaml stops nested expansions (the "billion laughs"), but not a flat one:
+/// a 25 KB file whose 5,000 aliases each name a 5,000-item list took 11 s and 1.8 GB to refuse. Every
+/// later pass (serde_yaml's, figment's) expands the aliases again, so the count is checked first, by a
+/// pass that allocates nothing. Two million is more than 100,000 targets of a few keys each.
+const MAX_VALUES: usize = 2_000_000;
+
+/// Counts the values of a document as serde_yaml replays it (aliases expanded), failing once more
+/// than the budget left were seen.
+struct Budget<'a>(&'a std::cell::Cell<usize>);
+
+impl Budget<'_> {
+    fn spend<E: de::Error>(&self) -> Result<(), E> {
+        match self.0.get().checked_sub(1) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "the document holds more than {MAX_VALUES} values once its aliases are expanded \
+                 (an alias bomb?): expected each anchor to be reused a few times"
+            ))),
+        }
     }
-    let at = |e: serde_yaml::Error| ConfigError {
+}
+
+impl<'de> de::DeserializeSeed<'de> for Budget<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Budget<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.spend()?;
+        de::DeserializeSeed::deserialize(self, d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.spend()?;
+        de::DeserializeSeed::deserialize(self, d)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while seq.next_element_seed(Budget(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while map.next_key_seed(Budget(self.0))?.is_some() {
+            map.next_value_seed(Budget(self.0))?;
+        }
+        Ok(())
+    }
+    /// A tagged value (`!tag value`).
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use de::VariantAccess as _;
+        self.spend()?;
+        let ((), variant) = data.variant_seed(Budget(self.0))?;
+        variant.newtype_variant_seed(Budget(self.0))
+    }
+}
+
+/// A serde_yaml error as a config error: its line, its message without the values it quotes, and,
+/// where serde_yaml words it for developers, what happened and what was expected instead.
+fn located(source: &str, text: &str, e: serde_yaml::Error) -> ConfigError {
+    static DUPLICATE: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+        Regex::new(
+            r#"^(?:(.+): )?duplicate entry with key "([^"\\]*)"(?: at line (\d+) column (\d+))?$"#,
+        )
+        .ok()
+    });
+    let location = e.location().map(|l| (l.line(), l.column()));
+    let mut error = ConfigError {
         source: source.to_owned(),
         path: String::new(),
-        line: e.location().map(|l| l.line()),
+        line: location.map(|(line, _)| line),
         message: redact(&e.to_string()),
     };
+    if error.message == "repetition limit exceeded" {
+        error.message =
+            "aliases are expanded too often (repetition limit exceeded; an alias bomb?): expected \
+                         each anchor to be reused a few times"
+                .to_owned();
+    } else if let Some(rest) = error.message.strip_prefix("recursion limit exceeded") {
+        error.message = format!(
+            "values nest too deep (recursion limit exceeded{rest}): expected a few levels of mappings and lists"
+        );
+    } else if error.message.contains("more than one document") {
+        error.message = "the file holds more than one YAML document (separated by `---`): \
+                         expected one document"
+            .to_owned();
+    } else if let Some(c) = DUPLICATE
+        .as_ref()
+        .and_then(|re| re.captures(&error.message))
+    {
+        // serde_yaml points at the start of the mapping; the line to fix is the repeated key's.
+        let (path, key) = (c.get(1).map_or("", |m| m.as_str()), &c[2]);
+        // At the top level serde_yaml leaves the position out of the message.
+        let at = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<usize>().ok());
+        let start = at(3).zip(at(4)).or(location);
+        if let Some((line, column)) = start
+            && let Some((first, again)) = locate::duplicate(text, line, column, key)
+        {
+            error.path = if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            };
+            error.line = Some(again);
+            error.message = format!(
+                "duplicate key, first at line {first}: a key may appear only once in a mapping"
+            );
+        }
+    }
+    error
+}
+
+/// Step 1: the file on its own, for errors with line numbers.
+fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
+    if let Some((line, column, c)) = control_character(text) {
+        return Err(one(
+            source.to_owned(),
+            "",
+            Some(line),
+            format!(
+                "control character U+{:04X} at column {column}: expected YAML text (write it escaped, \"\\x{:02X}\", inside a double-quoted string)",
+                u32::from(c),
+                u32::from(c)
+            ),
+        ));
+    }
+    let at = |e: serde_yaml::Error| located(source, text, e);
     // Parsing into a `Value` first catches duplicate keys, which a struct or BTreeMap would silently
     // overwrite.
+    let budget = std::cell::Cell::new(MAX_VALUES);
+    de::DeserializeSeed::deserialize(Budget(&budget), serde_yaml::Deserializer::from_str(text))
+        .map_err(|e| ConfigErrors(vec![at(e)]))?;
     let document =
         serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| ConfigErrors(vec![at(e)]))?;
     let mut errors = Vec::new();
@@ -572,7 +783,18 @@ fn check_file(source: &str, text: &str) -> Result<(), ConfigErrors> {
                 }
             }
         }
-        serde_yaml::Value::Null => {}
+        // A file truncated while it was written (by an editor, a ConfigMap update, a full disk) must
+        // not load as "no targets" and silently stop every scrape at the next reload.
+        serde_yaml::Value::Null => errors.push(ConfigError {
+            source: source.to_owned(),
+            path: String::new(),
+            line: None,
+            message: format!(
+                "the file holds no configuration (it is empty or only comments): expected a mapping of \
+                 sections ({}); write `{{}}` for a configuration that comes from the environment only",
+                sections().join(", ")
+            ),
+        }),
         _ => errors.push(ConfigError {
             source: source.to_owned(),
             path: String::new(),
@@ -724,7 +946,8 @@ fn validate(
                 message: message.to_owned(),
             });
         } else {
-            v.error(&["global", "timeout_offset"], message);
+            // The default offset may be the one in conflict, absent from the file.
+            v.error_near(&["global", "timeout_offset"], message);
         }
     }
     if !(1..=MAX_CONCURRENCY).contains(&g.max_concurrency) {

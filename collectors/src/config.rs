@@ -248,6 +248,81 @@ pub struct Issue {
     pub near: bool,
 }
 
+/// Largest file a config may name (secrets, CA bundles, certificates, keys): a public CA bundle is
+/// about 200 KiB, so 4 MiB leaves ample room while a misnamed log or disk image cannot be loaded into
+/// memory (once per target, and again on every reload).
+pub const MAX_REFERENCED_FILE_BYTES: u64 = 4 << 20;
+
+/// Why a file cannot be read, worded to follow "cannot read <path>: ".
+#[derive(Debug)]
+pub enum ReadError {
+    /// The operating system refused (missing, permissions, I/O).
+    Io(std::io::Error),
+    /// A directory.
+    Directory,
+    /// A FIFO, socket or device: reading may block forever (a FIFO with no writer) or never end
+    /// (`/dev/zero`), so loading would hang or exhaust memory.
+    NotRegular,
+    /// Larger than the limit.
+    TooLarge {
+        /// The size found (at least `limit + 1` when the file grew while being read).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Directory => f.write_str("it is a directory, not a file"),
+            Self::NotRegular => f.write_str(
+                "it is not a regular file (a FIFO, socket or device), which could block or never end",
+            ),
+            Self::TooLarge { size, limit } => write!(
+                f,
+                "it is {size} bytes, over the limit of {limit} bytes ({} MiB)",
+                limit >> 20
+            ),
+        }
+    }
+}
+
+/// The contents of the regular file at `path` (symbolic links followed), at most `limit` bytes.
+///
+/// The config and the files it names are read before anything starts and again on every reload,
+/// often from paths a person typed: a directory, a FIFO (whose `open` blocks until a writer comes),
+/// a device such as `/dev/zero` or a huge file must each be a prompt error, never a hang or an
+/// allocation the size of the disk. The type is checked before opening, and the read itself stops
+/// after `limit + 1` bytes in case the file grows in between.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if meta.is_dir() {
+        return Err(ReadError::Directory);
+    }
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            limit,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
+    }
+    Ok(bytes)
+}
+
 /// What a kind's config parser needs from the config layer while it validates one target.
 #[derive(Debug)]
 pub struct Context<'a> {
@@ -349,7 +424,7 @@ impl<'a> Context<'a> {
     /// The contents of `file`, named by the key at `path`; an error on that key when unreadable.
     pub fn read_file(&mut self, path: &[&str], file: &Path) -> Option<Vec<u8>> {
         let full = self.resolve(file);
-        match std::fs::read(&full) {
+        match read_bounded(&full, MAX_REFERENCED_FILE_BYTES) {
             Ok(bytes) => {
                 std::hash::Hash::hash(&full, &mut self.files);
                 std::hash::Hash::hash(&bytes, &mut self.files);

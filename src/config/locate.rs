@@ -38,6 +38,16 @@ pub(crate) fn locate(text: &str, path: &[&str]) -> Option<usize> {
         if on_parent_line {
             continue;
         }
+        // A list index into a flow sequence (`allowed_targets: [a, b]`): the items share the
+        // parent's line.
+        if let (Ok(_), Some(n)) = (key.parse::<usize>(), found)
+            && lines
+                .get(n - 1)
+                .and_then(|line| line.split_once(':'))
+                .is_some_and(|(_, value)| value.trim_start().starts_with('['))
+        {
+            return found;
+        }
         // A list index (`queries.2`): the third `- ` item below the parent. Its first key sits on the
         // dash line itself, so the next key is searched from that line on.
         if let (Ok(index), Some(_)) = (key.parse::<usize>(), found) {
@@ -100,4 +110,46 @@ pub(crate) fn locate(text: &str, path: &[&str]) -> Option<usize> {
         item_line = None;
     }
     found
+}
+
+/// Where `key` is repeated in the block mapping that starts at `line` and `column` (1-based, as
+/// serde_yaml reports a duplicate): the lines of its first and second occurrence. `None` when the
+/// mapping is not a block mapping whose keys can be found that way (a flow mapping, a quoted key
+/// with escapes).
+pub(super) fn duplicate(
+    text: &str,
+    line: usize,
+    column: usize,
+    key: &str,
+) -> Option<(usize, usize)> {
+    let indent = column.checked_sub(1)?;
+    let wanted = format!("{key}:");
+    let mut first = None;
+    for (i, text_line) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let body = if i + 1 == line {
+            // The mapping's first key may follow a list item's dash on this line.
+            text_line.get(indent..)?
+        } else {
+            let body = text_line.trim_start();
+            let own = text_line.len() - body.len();
+            if body.is_empty() || body.starts_with('#') || own > indent {
+                continue;
+            }
+            if own < indent {
+                break;
+            }
+            body
+        };
+        let unquoted = body
+            .strip_prefix(['"', '\''])
+            .map(|b| b.replacen(['"', '\''], "", 1))
+            .unwrap_or_else(|| body.to_owned());
+        if unquoted.starts_with(&wanted) {
+            match first {
+                None => first = Some(i + 1),
+                Some(first) => return Some((first, i + 1)),
+            }
+        }
+    }
+    None
 }

@@ -91,7 +91,7 @@ impl<'de, K: KindConfig> de::Deserialize<'de> for Maybe<K> {
                 let mut common = Common::default();
                 let mut config = None;
                 let mut blocks: Vec<String> = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(key) = map.next_key_seed(ModuleKey)? {
                     match key.as_str() {
                         "allowed_targets" => {
                             let rules: Vec<Text> = map.next_value()?;
@@ -109,18 +109,7 @@ impl<'de, K: KindConfig> de::Deserialize<'de> for Maybe<K> {
                             blocks.push(key.clone());
                             map.next_value::<de::IgnoredAny>()?;
                         }
-                        other => {
-                            let mut expected: Vec<String> =
-                                ["allowed_targets", "idle_timeout", "max_targets"]
-                                    .iter()
-                                    .map(|k| format!("`{k}`"))
-                                    .collect();
-                            expected.extend(kinds.iter().map(|k| format!("`{}`", k.name)));
-                            return Err(de::Error::custom(format!(
-                                "unknown field `{other}`, expected one of {}",
-                                expected.join(", ")
-                            )));
-                        }
+                        other => return Err(de::Error::custom(unknown_module_key(other))),
                     }
                 }
                 match blocks.len() {
@@ -140,6 +129,44 @@ impl<'de, K: KindConfig> de::Deserialize<'de> for Maybe<K> {
             }
         }
         d.deserialize_map(Fields(PhantomData))
+    }
+}
+
+/// The keys of a module besides its kind block.
+const MODULE_KEYS: [&str; 3] = ["allowed_targets", "idle_timeout", "max_targets"];
+
+fn unknown_module_key(key: &str) -> String {
+    let mut expected: Vec<String> = MODULE_KEYS.iter().map(|k| format!("`{k}`")).collect();
+    expected.extend(registry::kinds().iter().map(|k| format!("`{}`", k.name)));
+    format!(
+        "unknown field `{key}`, expected one of {}",
+        expected.join(", ")
+    )
+}
+
+/// A module's key, refused while it is being read when it is not one, as serde's derived structs do:
+/// serde_yaml places an error raised there on the key's line, and one raised after it on the line
+/// where the module starts.
+struct ModuleKey;
+
+impl<'de> DeserializeSeed<'de> for ModuleKey {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for ModuleKey {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a module key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<String, E> {
+        if MODULE_KEYS.contains(&key) || registry::kinds().iter().any(|k| k.name == key) {
+            Ok(key.to_owned())
+        } else {
+            Err(E::custom(unknown_module_key(key)))
+        }
     }
 }
 

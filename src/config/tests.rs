@@ -79,8 +79,8 @@ fn a_valid_file_yields_sorted_targets_with_merged_labels() {
 }
 
 #[test]
-fn defaults_apply_to_an_empty_file() {
-    let config = ok("");
+fn defaults_apply_to_a_file_of_empty_sections() {
+    let config = ok("global:\n");
     assert_eq!(config.global.scrape_timeout, Duration::from_secs(10));
     assert_eq!(config.global.timeout_offset, Duration::from_millis(500));
     assert_eq!(config.global.max_concurrency, 64);
@@ -127,7 +127,7 @@ fn wrong_types_name_the_key_path_and_what_was_expected() {
     let e = error("global:\n  max_concurrency: many\n");
     assert!(
         e.starts_with(
-            "config.yaml:2: global.max_concurrency: invalid type: a string, expected usize"
+            "config.yaml:2: global.max_concurrency: invalid type: a string, expected a non-negative whole number"
         ),
         "{e}"
     );
@@ -166,7 +166,7 @@ fn invalid_and_duplicate_target_names_are_refused() {
     let e = error("http:\n  web:\n    url: http://x/\n  web:\n    url: http://y/\n");
     assert_eq!(
         e,
-        "config.yaml:2: http: duplicate entry with key \"web\" at line 2 column 3"
+        "config.yaml:4: http.web: duplicate key, first at line 2: a key may appear only once in a mapping"
     );
     let errors = load_in_jail(
         "http:\n  db:\n    url: http://x/\nmysql:\n  db: {address: 'x:3306', user: u}\n",
@@ -662,6 +662,7 @@ fn locate_follows_keys_down_the_indentation() {
 }
 
 mod modules;
+mod props;
 
 #[test]
 fn credentials_written_into_an_address_are_never_echoed_and_the_error_says_how_to_write_them() {
@@ -696,4 +697,144 @@ fn credentials_written_into_an_address_are_never_echoed_and_the_error_says_how_t
         assert!(e.contains(hint), "{e}");
         assert!(e.contains("password_file"), "{e}");
     }
+}
+
+#[test]
+fn an_empty_file_or_one_of_comments_only_is_refused() {
+    for yaml in ["", "\n  \n", "# nothing yet\n", "~\n"] {
+        let e = error(yaml);
+        assert!(
+            e.starts_with("config.yaml: the file holds no configuration"),
+            "{yaml:?}: {e}"
+        );
+        assert!(e.contains("write `{}`"), "{e}");
+    }
+    assert!(ok("{}\n").targets.is_empty());
+}
+
+#[test]
+fn duplicate_keys_point_at_the_repeat() {
+    let e = error(
+        "http:\n  web:\n    method: GET\n    url: http://x/\n    # again\n    url: http://y/\n",
+    );
+    assert_eq!(
+        e,
+        "config.yaml:6: http.web.url: duplicate key, first at line 4: a key may appear only once in a mapping"
+    );
+    let e = error("global: {}\nhttp: {}\nglobal: {}\n");
+    assert_eq!(
+        e,
+        "config.yaml:3: global: duplicate key, first at line 1: a key may appear only once in a mapping"
+    );
+    // A flow mapping keeps serde_yaml's own wording and position.
+    let e = error("global: {labels: {a: x, a: y}}\n");
+    assert!(
+        e.starts_with("config.yaml:1: global.labels: duplicate entry"),
+        "{e}"
+    );
+}
+
+#[test]
+fn control_characters_and_invalid_utf8_are_located() {
+    let e = error("global:\n  labels:\n    a: \"x\u{0}y\"\n");
+    assert!(
+        e.starts_with("config.yaml:3: control character U+0000 at column 10: expected YAML text"),
+        "{e}"
+    );
+    let mut out = None;
+    Jail::expect_with(|jail| {
+        std::fs::write(
+            jail.directory().join("config.yaml"),
+            b"global:\n  labels:\n    a: \"\xc3\x28\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        out = Some(load(
+            &Input::File("config.yaml".into()),
+            &FlagOverrides::default(),
+        ));
+        Ok(())
+    });
+    let e = out.expect("ran").expect_err("not UTF-8").to_string();
+    assert_eq!(
+        e,
+        "config.yaml:3: invalid UTF-8 (byte 0xc3 at column 9): expected a YAML text file in UTF-8"
+    );
+}
+
+#[test]
+fn aliases_may_not_expand_without_bound() {
+    // Flat: one large anchor named by many aliases, which serde_yaml's own limit lets through.
+    let items = vec!["1"; 2_000].join(",");
+    let aliases = vec!["*x"; 1_100].join(",");
+    let e = error(&format!("global: {{}}\nx: &x [{items}]\ny: [{aliases}]\n"));
+    assert!(
+        e.contains("more than 2000000 values once its aliases are expanded"),
+        "{e}"
+    );
+    // Nested: the billion laughs.
+    let mut yaml =
+        String::from("global: {}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        yaml.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let e = error(&yaml);
+    assert!(e.contains("an alias bomb?"), "{e}");
+    // Anchors reused a few times are fine.
+    let config = ok(
+        "global:\n  labels: &l {team: web}\nhttp:\n  a: {url: 'http://x/', labels: *l}\n  b: {url: 'http://y/', labels: *l}\n",
+    );
+    assert_eq!(config.targets.len(), 2);
+}
+
+#[test]
+fn files_that_are_not_regular_or_too_large_are_refused_before_reading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = load(
+        &Input::File(dir.path().to_owned()),
+        &FlagOverrides::default(),
+    )
+    .expect_err("a directory")
+    .to_string();
+    assert!(
+        e.ends_with(": cannot read the file: it is a directory, not a file"),
+        "{e}"
+    );
+    let e = load(&Input::File("/dev/zero".into()), &FlagOverrides::default())
+        .expect_err("a device")
+        .to_string();
+    assert!(
+        e.starts_with("/dev/zero: cannot read the file: it is not a regular file"),
+        "{e}"
+    );
+    let big = dir.path().join("big.yaml");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len(MAX_FILE_BYTES + 1).expect("sparse file");
+    let e = load(&Input::File(big), &FlagOverrides::default())
+        .expect_err("too large")
+        .to_string();
+    assert!(
+        e.ends_with(
+            "cannot read the file: it is 8388609 bytes, over the limit of 8388608 bytes (8 MiB)"
+        ),
+        "{e}"
+    );
+    let e = error("mysql:\n  db:\n    address: x\n    user: u\n    password_file: /dev/zero\n");
+    assert!(
+        e.starts_with(
+            "config.yaml:5: mysql.db.password_file: cannot read /dev/zero: it is not a regular file"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_flow_list_item_is_located_on_its_list_line() {
+    let e = error("modules:\n  m:\n    http: {}\n    allowed_targets: [10.0.0.0/8, 10.0.0.0/33]\n");
+    assert!(
+        e.starts_with(
+            "config.yaml:4: modules.m.allowed_targets[1]: \"10.0.0.0/33\": the prefix length"
+        ),
+        "{e}"
+    );
 }

@@ -88,13 +88,14 @@ impl fmt::Display for AllowList {
 
 impl Rule {
     fn parse(text: &str) -> Result<Self, String> {
+        let quoted = shown(text);
         if text.is_empty() {
             return Err("empty rule: expected a CIDR, a host-name glob or a URL prefix".into());
         }
         if let Some(path) = text.strip_prefix("unix://") {
             if !path.starts_with('/') {
                 return Err(format!(
-                    "{text:?}: a unix socket rule needs an absolute path (unix:///run/redis/)"
+                    "{quoted:?}: a unix socket rule needs an absolute path (unix:///run/redis/)"
                 ));
             }
             return Ok(Self::Socket(PathBuf::from(path)));
@@ -105,17 +106,17 @@ impl Rule {
         if let Some((network, prefix)) = text.split_once('/') {
             let network: IpAddr = network
                 .parse()
-                .map_err(|_| format!("{text:?}: expected a CIDR such as 10.0.0.0/8"))?;
+                .map_err(|_| format!("{quoted:?}: expected a CIDR such as 10.0.0.0/8"))?;
             let network = network.to_canonical();
             let bits = if network.is_ipv4() { 32 } else { 128 };
             let prefix = prefix
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= bits)
-                .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {bits}"))?;
+                .ok_or_else(|| format!("{quoted:?}: the prefix length must be 0 to {bits}"))?;
             if mask(network, prefix) != network {
                 return Err(format!(
-                    "{text:?}: host bits are set; write the network address ({}/{prefix})",
+                    "{quoted:?}: host bits are set; write the network address ({}/{prefix})",
                     mask(network, prefix)
                 ));
             }
@@ -134,7 +135,7 @@ impl Rule {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '*' | '?'));
         if !plain {
             return Err(format!(
-                "{text:?}: expected a CIDR (10.0.0.0/8), a host-name glob (*.svc.cluster.local) \
+                "{quoted:?}: expected a CIDR (10.0.0.0/8), a host-name glob (*.svc.cluster.local) \
                  or a URL prefix (https://status.example.com/)"
             ));
         }
@@ -142,25 +143,30 @@ impl Rule {
     }
 
     fn url(text: &str) -> Result<Self, String> {
-        let url = url::Url::parse(text).map_err(|e| format!("{text:?}: invalid URL: {e}"))?;
+        let quoted = shown(text);
+        let url = url::Url::parse(text).map_err(|e| format!("{quoted:?}: invalid URL: {e}"))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("{text:?}: a rule holds no credentials"));
+            return Err(format!(
+                "{quoted:?}: a rule holds no credentials: remove the user and password"
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(format!(
-                "{text:?}: a rule is a scheme, host, port and path prefix, without query or fragment"
+                "{quoted:?}: a rule is a scheme, host, port and path prefix, without query or fragment"
             ));
         }
         let host = url
             .host_str()
-            .ok_or_else(|| format!("{text:?}: the URL has no host"))?;
+            .ok_or_else(|| format!("{quoted:?}: the URL has no host"))?;
         if host.contains('*') {
             return Err(format!(
-                "{text:?}: a URL rule names one host; use a host-name glob for many"
+                "{quoted:?}: a URL rule names one host; use a host-name glob for many"
             ));
         }
         let Ok(Destination::Net { host, .. }) = Destination::net(url.scheme(), host, 0, "") else {
-            return Err(format!("{text:?}: the host is not a plain DNS name or IP"));
+            return Err(format!(
+                "{quoted:?}: the host is not a plain DNS name or IP"
+            ));
         };
         // A rule written without a path (`mysql://db.internal`) allows every path.
         let path = match url.path() {
@@ -219,6 +225,20 @@ impl Rule {
             (Self::Socket(rule), Destination::Unix(path)) => socket_within(rule, path),
             _ => false,
         }
+    }
+}
+
+/// A rule as errors quote it: with anything that may be a user or password (up to the last `@`,
+/// after the scheme if there is one) left out, since errors are logged and answered to
+/// `POST /-/reload`.
+fn shown(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}[credentials]@{host}"),
+        None => text.to_owned(),
     }
 }
 
@@ -400,6 +420,17 @@ mod tests {
         assert!(err(&["a b"]).1.contains("host-name glob"));
         assert!(err(&[""]).1.contains("empty rule"));
         assert!(err(&["https://u:p@h/"]).1.contains("no credentials"));
+        // Errors are logged and answered to a reload: a rule's credentials are not quoted.
+        for rule in [
+            "https://u:s3cr3t@h/",
+            "https://u:s3cr3t@h:x/",
+            "unix://u:s3cr3t@",
+            "u:s3cr3t@h",
+        ] {
+            let (_, why) = err(&[rule]);
+            assert!(!why.contains("s3cr3t"), "{why}");
+            assert!(why.contains("[credentials]@"), "{why}");
+        }
         assert!(err(&["https://*.h/"]).1.contains("host-name glob"));
         assert!(err(&["unix://run"]).1.contains("absolute path"));
     }
@@ -417,5 +448,90 @@ mod tests {
             net("redis", "[fd00::1]", 6380, "/0").to_string(),
             "redis://[fd00::1]:6380"
         );
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Texts shaped like each kind of rule, and some that are not.
+        fn rule_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (any::<std::net::IpAddr>(), 0u8..=128).prop_map(|(ip, p)| format!("{ip}/{p}")),
+                any::<std::net::IpAddr>().prop_map(|ip| ip.to_string()),
+                "[a-zA-Z0-9*?_.-]{1,20}",
+                (
+                    proptest::sample::select(vec![
+                        "http", "https", "redis", "rediss", "mysql", "ftp"
+                    ]),
+                    "[a-zA-Z0-9.-]{1,12}|\\[[0-9a-f:]{2,12}\\]",
+                    proptest::option::of(0u32..70_000),
+                    "(/[a-z0-9._%-]{0,6}){0,3}",
+                )
+                    .prop_map(|(scheme, host, port, path)| match port {
+                        Some(port) => format!("{scheme}://{host}:{port}{path}"),
+                        None => format!("{scheme}://{host}{path}"),
+                    }),
+                "unix://[a-z/.]{0,16}",
+                any::<String>(),
+            ]
+        }
+
+        proptest! {
+            /// Any rule text parses or is refused without panicking; a rule that parses is shown
+            /// (on the status page, by `--config.check`) as text that parses back to the same rule.
+            #[test]
+            fn rules_parse_back_from_how_they_are_shown(text in rule_text()) {
+                if let Ok(list) = AllowList::parse(std::slice::from_ref(&text)) {
+                    let shown = list.to_string();
+                    prop_assert_eq!(AllowList::parse(std::slice::from_ref(&shown)), Ok(list), "{} shown as {}", text, shown);
+                }
+            }
+
+            #[test]
+            fn a_network_allows_its_own_addresses(ip in any::<std::net::IpAddr>(), prefix in 0u8..=128) {
+                let ip = ip.to_canonical();
+                let bits = if ip.is_ipv4() { 32 } else { 128 };
+                let prefix = prefix.min(bits);
+                let network = mask(ip, prefix);
+                let list = AllowList::parse(&[format!("{network}/{prefix}")]);
+                prop_assert!(list.is_ok(), "{:?}", list);
+                let host = match ip {
+                    IpAddr::V6(v6) => format!("[{v6}]"),
+                    v4 => v4.to_string(),
+                };
+                let reached = Destination::net("mysql", &host, 3306, "");
+                prop_assert!(reached.is_ok());
+                if let (Ok(list), Ok(reached)) = (list, reached) {
+                    prop_assert!(list.allows(&reached));
+                }
+            }
+
+            #[test]
+            fn globs_never_panic_and_a_name_matches_itself(pattern in "[a-z*?.]{0,12}", name in "[a-z.]{0,12}") {
+                let _ = glob_matches(pattern.as_bytes(), name.as_bytes());
+                prop_assert!(glob_matches(name.as_bytes(), name.as_bytes()));
+                prop_assert!(glob_matches(b"*", name.as_bytes()));
+            }
+
+            #[test]
+            fn errors_never_show_credentials(
+                password in "[a-z]{3}[A-Z]{3}[0-9]{2}",
+                cut in proptest::sample::select(vec!["", "/", "?", "#", ":", "@"]),
+                rest in "[ -~]{0,12}",
+                scheme in proptest::sample::select(vec!["https", "redis", "mysql", "unix", "x"]),
+            ) {
+                for text in [
+                    format!("{scheme}://user:{password}@{rest}"),
+                    format!("{scheme}://user:{password}{cut}{rest}@host/"),
+                    format!("{scheme}://{password}@host:{rest}/"),
+                ] {
+                    if let Err((_, e)) = AllowList::parse(std::slice::from_ref(&text)) {
+                        prop_assert!(!e.contains(&password), "{}: {}", text, e);
+                    }
+                }
+            }
+        }
     }
 }

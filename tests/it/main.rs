@@ -2,10 +2,11 @@
 //! side by side with blackbox_exporter (`compat`), the mysql and redis kinds against real servers
 //! and their peer exporters (`mysql`, `redis`), modules, reloads and shared collections (`fleet`), the
 //! status page in Chromium (`status_page`), request limits (`limits`), a canary password looked for
-//! in everything a run prints (`secrets`), TLS and authentication (`web`), databases killed and
-//! frozen (`faults`), servers speaking garbage (`hostile`), and 64 concurrent scrapers for a minute
-//! (`soak`).
+//! in everything a run prints (`secrets`), TLS and authentication (`web`), bad configuration files
+//! at start and on reload (`bad_config`), databases killed and frozen (`faults`), servers speaking
+//! garbage (`hostile`), and 64 concurrent scrapers for a minute (`soak`).
 
+mod bad_config;
 mod compat;
 mod e2e;
 mod faults;

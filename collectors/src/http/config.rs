@@ -287,4 +287,60 @@ mod tests {
         assert_eq!(parse_byte_size("1TB"), None);
         assert_eq!(parse_byte_size("MB"), None);
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn byte_sizes_never_panic(text in any::<String>()) {
+                let _ = parse_byte_size(&text);
+            }
+
+            #[test]
+            fn byte_sizes_parse_back(
+                n in any::<u64>(),
+                unit in proptest::sample::select(vec![("", 1u64), ("B", 1), ("KB", 1 << 10), ("KiB", 1 << 10), ("M", 1 << 20), ("MiB", 1 << 20), ("GB", 1 << 30)]),
+                space in "[ ]{0,1}",
+            ) {
+                prop_assert_eq!(parse_byte_size(&format!("{n}{space}{}", unit.0)), n.checked_mul(unit.1));
+            }
+
+            #[test]
+            fn destinations_never_panic_nor_show_credentials(
+                tail in "[ -~]{0,30}",
+                password in "[a-z]{3}[A-Z]{3}[0-9]{2}",
+                scheme in proptest::sample::select(vec!["http", "https", "ftp", "HTTP"]),
+            ) {
+                let _ = destination(&tail);
+                let text = format!("{scheme}://user:{password}@{tail}");
+                if let Err(e) = destination(&text) {
+                    prop_assert!(!e.contains(&password), "{}: {}", text, e);
+                }
+            }
+
+            #[test]
+            fn destinations_keep_host_port_and_path(
+                https in any::<bool>(),
+                host in "[a-z][a-z0-9-]{0,10}(\\.[a-z]{1,5}){0,2}",
+                port in proptest::option::of(1u16..),
+                path in "(/[a-z0-9_-][a-z0-9._-]{0,7}){0,3}",
+            ) {
+                let scheme = if https { "https" } else { "http" };
+                let text = match port {
+                    Some(p) => format!("{scheme}://{host}:{p}{path}"),
+                    None => format!("{scheme}://{host}{path}"),
+                };
+                let expected = Destination::net(
+                    scheme,
+                    &host,
+                    port.unwrap_or(if https { 443 } else { 80 }),
+                    if path.is_empty() { "/" } else { &path },
+                );
+                prop_assert_eq!(destination(&text), expected);
+            }
+        }
+    }
 }

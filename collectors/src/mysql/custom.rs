@@ -808,4 +808,23 @@ mod tests {
         assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
         assert_eq!(humanize(Duration::from_millis(500)), "500ms");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn parse_number_never_panics_and_is_finite(text in any::<String>()) {
+                prop_assert!(parse_number(&text).is_none_or(f64::is_finite));
+            }
+
+            #[test]
+            fn numbers_parse_back(v in any::<f64>().prop_filter("finite", |v| v.is_finite()), pad in "[ \t]{0,2}") {
+                prop_assert_eq!(parse_number(&format!("{pad}{v}{pad}")), Some(v));
+                prop_assert_eq!(parse_number(&format!("{v:E}")), Some(v));
+            }
+        }
+    }
 }

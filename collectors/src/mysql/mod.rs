@@ -492,3 +492,74 @@ pub(crate) fn collector_metrics(
     )
     .set(&[("collector", collector)], took.as_secs_f64());
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::{Destination, KindConfig as _};
+
+    fn address() -> impl Strategy<Value = Address> {
+        let host = prop_oneof![
+            "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,2}",
+            any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
+            any::<std::net::Ipv6Addr>().prop_map(|ip| ip.to_string()),
+        ];
+        prop_oneof![
+            (host, 1u16..).prop_map(|(host, port)| Address::Tcp { host, port }),
+            "(/[a-z0-9._-]{1,10}){1,4}".prop_map(|p| Address::Unix(PathBuf::from(p))),
+        ]
+    }
+
+    /// A password that cannot occur in an error by chance.
+    const CANARY: &str = "[a-z]{3}[A-Z]{3}[0-9]{2}";
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in any::<String>()) {
+            let _ = Address::parse(&text);
+            let _ = MysqlConfig::destination(&text);
+        }
+
+        #[test]
+        fn rendered_addresses_parse_back(address in address()) {
+            let text = address.to_string();
+            prop_assert_eq!(Address::parse(&text), Ok(address.clone()));
+            let destination = MysqlConfig::destination(&text);
+            match address {
+                Address::Tcp { port, .. } => {
+                    let reached = matches!(destination, Ok(Destination::Net { port: p, .. }) if p == port);
+                    prop_assert!(reached, "{:?}", destination);
+                }
+                Address::Unix(path) => prop_assert_eq!(destination, Ok(Destination::Unix(path))),
+            }
+        }
+
+        /// Credentials written into the address in any of the forms other exporters take (a URL,
+        /// a Go DSN, an option) are refused without being quoted.
+        #[test]
+        fn errors_never_show_the_password(
+            password in CANARY,
+            form in 0usize..8,
+            host in "[a-z]{1,8}",
+            junk in "[ -~]{0,6}",
+        ) {
+            let text = match form {
+                0 => format!("mysql://exporter:{password}@{host}:3306/{junk}"),
+                1 => format!("exporter:{password}@tcp({host}:3306)/{junk}"),
+                2 => format!("{host}:3306?password={password}{junk}"),
+                3 => format!("{password}@{host}"),
+                4 => format!("{host}:{password}"),
+                5 => format!("[{host}:{password}"),
+                6 => format!("{junk}:{password}:{junk}"),
+                _ => format!("unix://{password}{junk}"),
+            };
+            for result in [Address::parse(&text).map(|_| ()), MysqlConfig::destination(&text).map(|_| ())] {
+                if let Err(e) = result {
+                    prop_assert!(!e.contains(&password), "{}: {}", text, e);
+                }
+            }
+        }
+    }
+}

@@ -102,19 +102,29 @@ impl fmt::Debug for ParsedUrl {
 impl ParsedUrl {
     /// Parse a target URL. Errors never quote the URL, which may hold a password.
     pub fn parse(text: &str) -> Result<Self, String> {
+        const UNENCODED: &str = "invalid URL: the user or password holds `/`, `?` or `#`; \
+                                 percent-encode them (`/` is %2F, `?` %3F, `#` %23) or set the \
+                                 `password` or `password_file` key";
         let url = url::Url::parse(text).map_err(|e| {
             // `redis://:pa/ss@host` parses as host `` and path `/ss@host`: a password holding `/`,
             // `?` or `#` must be percent-encoded, which is not obvious from "empty host".
             let authority = text.split_once("://").map_or("", |(_, rest)| rest);
             let cut = authority.find(['/', '?', '#']).unwrap_or(authority.len());
             if authority[cut..].contains('@') && !authority[..cut].contains('@') {
-                "invalid URL: the user or password holds `/`, `?` or `#`; percent-encode them \
-                 (`/` is %2F, `?` %3F, `#` %23) or set the `password` or `password_file` key"
-                    .to_owned()
+                UNENCODED.to_owned()
             } else {
                 format!("invalid URL: {e}")
             }
         })?;
+        // The same password may also leave a valid URL behind: in `redis://u:0/s3cret@host` the
+        // host is `u`, the port 0 and the path `/s3cret@host`, which the database error below
+        // would quote. No path, query or fragment of ours holds an `@`.
+        let misplaced = |part: Option<&str>| part.is_some_and(|p| p.contains('@'));
+        if url.scheme() != "unix"
+            && (misplaced(Some(url.path())) || misplaced(url.query()) || misplaced(url.fragment()))
+        {
+            return Err(UNENCODED.to_owned());
+        }
         let tls = match url.scheme() {
             "redis" | "valkey" => false,
             "rediss" | "valkeys" => true,
@@ -387,6 +397,9 @@ mod tests {
         for bad in [
             "http://u:topsecret@h/",
             "redis://u:topsecret@h/x",
+            // A password with a `/` whose first part reads as a port.
+            "redis://u:0/topsecret@h",
+            "redis://u:0?topsecret@h",
             "redis://u:topsecret@h/-1",
             "redis://u:top%zzsecret@h/",
             "unix://u:topsecret@/run/redis.sock",
@@ -395,6 +408,108 @@ mod tests {
         ] {
             let e = ParsedUrl::parse(bad).unwrap_err();
             assert!(!e.contains("topsecret"), "{bad}: {e}");
+        }
+    }
+
+    mod props {
+        use proptest::prelude::*;
+        use secrecy::ExposeSecret as _;
+
+        use super::super::*;
+        use crate::config::{Destination, Host, KindConfig as _};
+
+        /// Percent-encodes everything but unreserved characters, as a URL's userinfo needs.
+        fn encode(s: &str) -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        }
+
+        fn host() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,2}",
+                any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
+            ]
+        }
+
+        /// A password that cannot occur in an error by chance.
+        const CANARY: &str = "[a-z]{3}[A-Z]{3}[0-9]{2}";
+
+        proptest! {
+            #[test]
+            fn parse_never_panics(text in any::<String>(), tail in "[ -~]{0,30}") {
+                let _ = ParsedUrl::parse(&text);
+                for scheme in ["redis", "rediss", "valkey", "unix"] {
+                    let _ = ParsedUrl::parse(&format!("{scheme}://{tail}"));
+                    let _ = RedisConfig::destination(&format!("{scheme}://{tail}"));
+                }
+            }
+
+            #[test]
+            fn rendered_urls_parse_back(
+                tls in any::<bool>(),
+                host in host(),
+                port in 1u16..,
+                db in 0i64..10_000,
+                user in proptest::option::of("[ -~]{1,12}"),
+                password in proptest::option::of("[ -~]{1,12}"),
+            ) {
+                let scheme = if tls { "rediss" } else { "redis" };
+                let userinfo = match (&user, &password) {
+                    (Some(u), Some(p)) => format!("{}:{}@", encode(u), encode(p)),
+                    (Some(u), None) => format!("{}@", encode(u)),
+                    (None, Some(p)) => format!(":{}@", encode(p)),
+                    (None, None) => String::new(),
+                };
+                let text = format!("{scheme}://{userinfo}{host}:{port}/{db}");
+                let url = ParsedUrl::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                prop_assert_eq!(&url.address, &RedisAddress::Tcp { host: host.clone(), port });
+                prop_assert_eq!(url.tls, tls);
+                prop_assert_eq!(url.db, db);
+                prop_assert_eq!(&url.user, &user);
+                prop_assert_eq!(url.password.as_ref().map(|p| p.expose_secret().to_owned()), password);
+                let Ok(Destination::Net { host: h, port: p, path, .. }) = RedisConfig::destination(&text) else {
+                    return Err(TestCaseError::fail(format!("{text}: no destination")));
+                };
+                let expected = match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => Host::Ip(ip),
+                    Err(_) => Host::Name(host.clone()),
+                };
+                prop_assert_eq!(h, expected);
+                prop_assert_eq!(p, port);
+                prop_assert_eq!(path, format!("/{db}"));
+            }
+
+            /// A password written into the URL unencoded, whatever it holds, never shows in the
+            /// error: neither part of it around a character that ends the userinfo early.
+            #[test]
+            fn errors_never_show_the_password(
+                first in prop_oneof!["[0-9]{1,5}", CANARY],
+                cut in prop_oneof![Just(""), Just("/"), Just("?"), Just("#"), Just("@"), Just(":"), Just("%"), Just(" ")],
+                second in CANARY,
+                host in host(),
+                path in prop_oneof![Just(String::new()), "/[0-9]{1,2}", "/[ -~]{0,6}"],
+            ) {
+                let password = format!("{first}{cut}{second}");
+                for text in [
+                    format!("redis://user:{password}@{host}:6379{path}"),
+                    format!("redis://:{password}@{host}{path}"),
+                    format!("rediss://{password}@{host}{path}"),
+                    format!("unix://user:{password}@/run/redis.sock"),
+                    format!("http://user:{password}@{host}/"),
+                ] {
+                    if let Err(e) = ParsedUrl::parse(&text) {
+                        prop_assert!(!e.contains(&second), "{}: {}", text, e);
+                        prop_assert!(first.len() < 8 || !e.contains(&first), "{}: {}", text, e);
+                    }
+                }
+            }
         }
     }
 }

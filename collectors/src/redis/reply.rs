@@ -60,3 +60,71 @@ pub(super) fn is_permanent_refusal(e: &redis::RedisError) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any reply value, nested a few levels.
+    fn value() -> impl Strategy<Value = redis::Value> {
+        let leaf = prop_oneof![
+            Just(redis::Value::Nil),
+            Just(redis::Value::Okay),
+            any::<i64>().prop_map(redis::Value::Int),
+            any::<f64>().prop_map(redis::Value::Double),
+            any::<bool>().prop_map(redis::Value::Boolean),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(redis::Value::BulkString),
+            any::<String>().prop_map(redis::Value::SimpleString),
+            any::<String>().prop_map(|text| redis::Value::VerbatimString {
+                format: redis::VerbatimFormat::Text,
+                text,
+            }),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(redis::Value::Array),
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(redis::Value::Set),
+                proptest::collection::vec((inner.clone(), inner), 0..4).prop_map(redis::Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn readers_never_panic(v in value()) {
+            let as_text = text(&v);
+            let as_integer = integer(&v);
+            let as_number = number(&v);
+            // A number read from text is the text's number.
+            if let (Some(t), false) = (&as_text, matches!(v, redis::Value::Int(_))) {
+                prop_assert_eq!(as_integer, t.trim().parse::<i64>().ok());
+            }
+            if let Some(i) = as_integer {
+                prop_assert_eq!(as_number, Some(i as f64));
+            }
+        }
+
+        #[test]
+        fn integers_read_back_from_every_form(i in any::<i64>(), pad in "[ ]{0,2}") {
+            let written = format!("{pad}{i}{pad}");
+            for v in [
+                redis::Value::Int(i),
+                redis::Value::BulkString(written.clone().into_bytes()),
+                redis::Value::SimpleString(written.clone()),
+            ] {
+                prop_assert_eq!(integer(&v), Some(i));
+                prop_assert_eq!(number(&v), Some(i as f64));
+            }
+        }
+
+        #[test]
+        fn doubles_and_texts_read_back(d in any::<f64>(), s in any::<String>()) {
+            let read = number(&redis::Value::Double(d));
+            prop_assert!(read.is_some_and(|r| r == d || (r.is_nan() && d.is_nan())));
+            prop_assert_eq!(text(&redis::Value::BulkString(s.clone().into_bytes())), Some(s.clone()));
+            prop_assert_eq!(text(&redis::Value::SimpleString(s.clone())), Some(s));
+        }
+    }
+}

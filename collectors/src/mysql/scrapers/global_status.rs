@@ -804,4 +804,23 @@ mod tests {
             None
         );
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn evs_latency_never_panics(raw in any::<String>()) {
+                prop_assert!(parse_evs_latency(&raw).is_none_or(|v| v.iter().all(|x| x.is_finite())));
+            }
+
+            #[test]
+            fn evs_latency_parses_back(values in proptest::array::uniform5(-1e12f64..1e12)) {
+                let text: Vec<String> = values.iter().map(f64::to_string).collect();
+                prop_assert_eq!(parse_evs_latency(&text.join("/")), Some(values));
+            }
+        }
+    }
 }

@@ -262,4 +262,27 @@ mod tests {
             Some(8.0)
         );
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn gcache_size_never_panics(options in any::<String>()) {
+                let _ = gcache_size(&options);
+            }
+
+            #[test]
+            fn gcache_size_parses_back(
+                n in 0u64..1_000_000,
+                unit in proptest::sample::select(vec![("", 1u64), ("K", 1 << 10), ("m", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]),
+                before in "([a-z.]{1,10} = [a-z0-9]{0,5}; ){0,3}",
+            ) {
+                let options = format!("{before}gcache.size = {n}{}; gcache.page_size = 128M", unit.0);
+                prop_assert_eq!(gcache_size(&options), Some((n * unit.1) as f64));
+            }
+        }
+    }
 }

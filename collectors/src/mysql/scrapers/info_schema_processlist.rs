@@ -111,10 +111,9 @@ fn processlist(rows: &Rows, settings: &MysqlSettings, out: &mut Families) {
 
 /// mysqld_exporter's label form of a command or state: lowercase, `;,:.()` removed, spaces and dashes
 /// to `_`, empty → `unknown` (`Waiting for table metadata lock` → `waiting_for_table_metadata_lock`).
+/// Unlike upstream, a state of punctuation only (`:`) is `unknown` too, not an empty label value,
+/// which Prometheus would read as no label at all.
 fn sanitize_state(raw: &str) -> String {
-    if raw.is_empty() {
-        return "unknown".to_owned();
-    }
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars() {
         match c {
@@ -122,6 +121,9 @@ fn sanitize_state(raw: &str) -> String {
             ' ' | '-' => out.push('_'),
             c => out.extend(c.to_lowercase()),
         }
+    }
+    if out.is_empty() {
+        out.push_str("unknown");
     }
     out
 }
@@ -158,6 +160,7 @@ mod tests {
         );
         assert_eq!(sanitize_state("Binlog Dump (GTID)"), "binlog_dump_gtid");
         assert_eq!(sanitize_state(""), "unknown");
+        assert_eq!(sanitize_state("(:)"), "unknown");
     }
 
     #[test]
@@ -244,5 +247,21 @@ mod tests {
             ),
             Some(7.0)
         );
+    }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn states_sanitize_to_one_word(raw in any::<String>()) {
+                let label = sanitize_state(&raw);
+                prop_assert!(!label.is_empty());
+                prop_assert!(!label.contains([' ', '-', ';', ',', ':', '.', '(', ')']));
+                prop_assert_eq!(sanitize_state(&label), label.clone(), "sanitizing is idempotent");
+            }
+        }
     }
 }

@@ -416,4 +416,24 @@ mod tests {
             Some(42.0)
         );
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn gtid_never_panics(raw in any::<String>()) {
+                let _ = parse_gtid(&raw);
+            }
+
+            #[test]
+            fn gtid_parses_back(domain in any::<u32>(), server in any::<u32>(), sequence in any::<u64>()) {
+                let (d, s) = (domain.to_string(), server.to_string());
+                let text = format!(" {domain}-{server}-{sequence} ");
+                prop_assert_eq!(parse_gtid(&text), Some((d.as_str(), s.as_str(), sequence as f64)));
+            }
+        }
+    }
 }

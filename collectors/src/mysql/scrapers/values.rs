@@ -283,4 +283,83 @@ mod tests {
         push_normalized(&mut buf, "Buffer_LRU-é", false);
         assert_eq!(buf, "Buffer_LRU__");
     }
+
+    mod props {
+        use std::time::{Duration, UNIX_EPOCH};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// The text of a quoted SQL string literal as the server reads it (backslash escapes on).
+        fn unquote(sql: &str) -> Option<String> {
+            let inner = sql.strip_prefix('\'')?.strip_suffix('\'')?;
+            let mut out = String::new();
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\'' => (chars.next() == Some('\'')).then(|| out.push('\''))?,
+                    '\\' => out.push(chars.next()?),
+                    c => out.push(c),
+                }
+            }
+            Some(out)
+        }
+
+        proptest! {
+            #[test]
+            fn parse_value_never_panics_and_is_finite(raw in any::<String>()) {
+                prop_assert!(parse_value(&raw).is_none_or(f64::is_finite));
+            }
+
+            #[test]
+            fn numbers_parse_back(v in any::<f64>().prop_filter("finite", |v| v.is_finite()), i in any::<i64>(), u in any::<u64>()) {
+                prop_assert_eq!(parse_value(&v.to_string()), Some(v));
+                prop_assert_eq!(parse_value(&format!("{v:e}")), Some(v));
+                prop_assert_eq!(parse_value(&i.to_string()), Some(i as f64));
+                prop_assert_eq!(parse_value(&u.to_string()), Some(u as f64));
+            }
+
+            /// Both date forms, rendered from a time by an independent formatter (httpdate), read
+            /// back as that time.
+            #[test]
+            fn dates_parse_back(seconds in 0u64..253_402_300_800) {
+                let http = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(seconds));
+                // `Sun, 06 Nov 1994 08:49:37 GMT`
+                let parts: Vec<&str> = http.split([' ', ',']).filter(|p| !p.is_empty()).collect();
+                let [_, day, month, year, clock, _] = parts[..] else {
+                    return Err(TestCaseError::fail(http));
+                };
+                const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+                let number = MONTHS.iter().position(|m| *m == month).map_or(0, |m| m + 1);
+                let expected = Some(seconds as f64);
+                prop_assert_eq!(parse_value(&format!("{year}-{number:02}-{day} {clock}")), expected);
+                prop_assert_eq!(parse_value(&format!("{year}-{number:02}-{day} {clock}.5")), Some(seconds as f64 + 0.5));
+                let padded = format!("{:>2}", day.trim_start_matches('0'));
+                prop_assert_eq!(parse_value(&format!("{month} {padded} {clock} {year} GMT")), expected);
+            }
+
+            #[test]
+            fn log_file_names_give_their_number(base in "[a-z][a-z./_-]{0,15}", n in 0u64..10_000_000_000) {
+                prop_assert_eq!(parse_value(&format!("{base}.{n:06}")), Some(n as f64));
+            }
+
+            /// A quoted name reads back as the name, so it cannot end the literal early.
+            #[test]
+            fn sql_strings_quote_anything(value in any::<String>()) {
+                let mut sql = String::new();
+                push_sql_string(&mut sql, &value);
+                prop_assert_eq!(unquote(&sql), Some(value));
+            }
+
+            #[test]
+            fn normalized_names_are_valid_and_as_long(raw in any::<String>(), lowercase in any::<bool>()) {
+                let mut buf = String::new();
+                push_normalized(&mut buf, &raw, lowercase);
+                prop_assert_eq!(buf.chars().count(), raw.chars().count());
+                prop_assert!(buf.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+                prop_assert!(!lowercase || !buf.bytes().any(|b| b.is_ascii_uppercase()));
+            }
+        }
+    }
 }

@@ -142,4 +142,92 @@ mod tests {
         assert!(!is_master_field("master_1_port", "host"));
         assert!(!is_master_field("slave_host", "host"));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::redis::info::families;
+        use crate::redis::info::testing::{NOW, build};
+
+        /// A field as the server writes it: a lowercase section, a key without colons or
+        /// surrounding blanks that does not start a header, and a value of one line, trimmed.
+        fn field() -> impl Strategy<Value = (String, String, String)> {
+            (
+                "[a-z]{1,12}",
+                "[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,20}",
+                "([!-~]([ -~]{0,30}[!-~])?)?",
+            )
+        }
+
+        /// `fields` rendered as INFO text: a `# Section` header whenever the section changes,
+        /// with the capitalisation and line ends servers and proxies use.
+        fn render(fields: &[(String, String, String)], crlf: bool) -> String {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            let mut section = None;
+            for (s, k, v) in fields {
+                if section != Some(s) {
+                    let mut title = s.clone();
+                    title[..1].make_ascii_uppercase();
+                    text.push_str(&format!("# {title}{end}"));
+                    section = Some(s);
+                }
+                text.push_str(&format!("{k}:{v}{end}"));
+            }
+            text
+        }
+
+        proptest! {
+            #[test]
+            fn parse_never_panics_and_keeps_only_keyed_lines(text in any::<String>()) {
+                let info = Info::parse(&text);
+                for (section, key, value) in &info.fields {
+                    prop_assert!(!key.is_empty());
+                    prop_assert_eq!(section.trim(), section.as_str());
+                    prop_assert!(!value.contains('\n') && !key.contains('\n'));
+                }
+                for (k, v) in pairs(&text) {
+                    prop_assert!(!k.contains(',') && !v.contains(','));
+                }
+                let _ = (numbered(&text, "db"), is_master_field(&text, "host"));
+                let _ = pair_value(&text, "keys");
+            }
+
+            #[test]
+            fn rendered_info_parses_back(
+                fields in proptest::collection::vec(field(), 0..40),
+                crlf in any::<bool>(),
+            ) {
+                prop_assert_eq!(Info::parse(&render(&fields, crlf)).fields, fields);
+            }
+
+            #[test]
+            fn rendered_pairs_parse_back(
+                list in proptest::collection::vec(("[a-z_]{1,10}", "[^,=]{0,10}"), 0..10),
+            ) {
+                let text: Vec<String> = list.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let text = text.join(",");
+                let parsed: Vec<(String, String)> =
+                    pairs(&text).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                prop_assert_eq!(parsed, list);
+            }
+
+            #[test]
+            fn numbered_keys_read_their_digits(prefix in "[a-z]{1,6}", n in any::<u32>()) {
+                let key = format!("{prefix}{n}");
+                let digits = n.to_string();
+                prop_assert_eq!(numbered(&key, &prefix), Some(digits.as_str()));
+            }
+
+            /// Whatever the server sends, the families built from it validate (`build` checks).
+            #[test]
+            fn families_of_any_info_validate(
+                text in "(# ?[A-Za-z]{0,12}\n|[a-z_0-9]{1,20}:[ -~]{0,40}\n){0,30}",
+                databases in proptest::option::of(0u32..64),
+            ) {
+                let _ = build(|out| families(&Info::parse(&text), NOW, databases, out));
+            }
+        }
+    }
 }
