@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use fanout_collectors::config::read_bounded;
+
 use crate::config::locate::{key_path, locate};
 use crate::config::{ConfigError, ConfigErrors};
 use crate::redact::redact;
@@ -149,14 +151,20 @@ impl Place<'_> {
 /// Read and validate the web configuration file, building everything it enables.
 pub fn load(path: &Path) -> Result<WebConfig, ConfigErrors> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let refuse = |message: String| {
         ConfigErrors(vec![ConfigError {
             source: source.clone(),
             path: String::new(),
             line: None,
-            message: format!("cannot read the web configuration file: {e}"),
+            message,
         }])
-    })?;
+    };
+    // Bounded like the configuration file: a FIFO or a device named by mistake must not hang the
+    // start or a reload.
+    let bytes = read_bounded(path, crate::config::MAX_FILE_BYTES)
+        .map_err(|e| refuse(format!("cannot read the web configuration file: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| refuse("the web configuration file is not UTF-8 text".to_owned()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&source, &text, dir)
 }

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use fanout_collectors::config::{MAX_REFERENCED_FILE_BYTES, read_bounded};
 use fanout_collectors::tls::{pem_certificates, pem_private_key};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -407,9 +408,8 @@ enum Pem {
 impl Pem {
     fn read(&self) -> Result<Vec<u8>, String> {
         match self {
-            Pem::File(path) => {
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-            }
+            Pem::File(path) => read_bounded(path, MAX_REFERENCED_FILE_BYTES)
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
             Pem::Inline(pem) => Ok(pem.clone()),
         }
     }

@@ -242,6 +242,11 @@ fn bad_web_configs_are_refused_before_anything_listens_naming_file_line_and_key(
             "cannot read",
         ),
         (
+            "tls_server_config:\n  cert_file: /dev/zero\n  key_file: tls/server.key\n".into(),
+            "web.yml:2: tls_server_config.cert_file",
+            "not a regular file",
+        ),
+        (
             "tls_server_config:\n  cert_file: tls/server.crt\n  key_file: tls/junk.key\n".into(),
             "web.yml:3: tls_server_config.key_file",
             "no readable",
