@@ -90,3 +90,74 @@ fn go_suite_names_map_onto_rustls_suites_in_the_order_written() {
         ]
     );
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::super::parse;
+
+    /// Pieces of web configuration files, right and wrong, to be strung together.
+    fn web_ish() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            proptest::sample::select(vec![
+                "tls_server_config:",
+                "basic_auth_users:",
+                "http_server_config:",
+                "rate_limit:",
+                "headers:",
+                "cert_file: ",
+                "key_file: ",
+                "cert: ",
+                "key: ",
+                "client_auth_type: ",
+                "client_ca_file: ",
+                "client_allowed_sans: ",
+                "min_version: ",
+                "cipher_suites: ",
+                "curve_preferences: ",
+                "interval: ",
+                "burst: ",
+                "prometheus: ",
+                "X-Frame-Options: ",
+                "RequireAndVerifyClientCert",
+                "TLS13",
+                "TLS10",
+                "CurveP521",
+                "1s",
+                "0",
+                "-1",
+                "$2y$10$",
+                "/dev/zero",
+                "\n",
+                "\n  ",
+                "\n    ",
+                "- ",
+                "[",
+                "]",
+                "{",
+                "}",
+                "&a ",
+                "*a",
+                "'",
+                "\"",
+            ])
+            .prop_map(str::to_owned),
+            "\\PC{0,8}",
+        ];
+        proptest::collection::vec(token, 0..40).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        /// Whatever the file holds, reading it never panics, and every error names the file.
+        #[test]
+        fn any_text_is_read_or_refused_naming_the_file(text in web_ish()) {
+            if let Err(errors) = parse("web.yml", &text, std::path::Path::new("/nonexistent")) {
+                prop_assert!(!errors.0.is_empty());
+                for e in &errors.0 {
+                    prop_assert_eq!(&e.source, "web.yml");
+                    prop_assert!(!e.message.is_empty());
+                }
+            }
+        }
+    }
+}
