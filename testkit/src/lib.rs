@@ -24,3 +24,20 @@ pub mod mariadb;
 pub mod process;
 pub mod redis;
 pub mod watched;
+
+/// A MariaDB server with the test accounts and a redis-server, started side by side (each takes a
+/// second or two): for tests that need one of each.
+pub fn mariadb_and_redis() -> (mariadb::Mariadb, redis::Redis) {
+    std::thread::scope(|s| {
+        let db = s.spawn(|| {
+            let db = mariadb::Mariadb::start(mariadb::Opts::default());
+            db.create_users();
+            db
+        });
+        let cache = s.spawn(|| redis::Redis::start(redis::Opts::default()));
+        (
+            db.join().expect("MariaDB started"),
+            cache.join().expect("redis-server started"),
+        )
+    })
+}

@@ -278,13 +278,7 @@ fn a_missing_secret_file_names_the_key_and_the_path() {
 fn secret_files_that_are_devices_fifos_or_huge_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pw.fifo");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mkfifo(&fifo);
     let huge = dir.path().join("huge.pw");
     std::fs::File::create(&huge)
         .unwrap()
@@ -479,13 +473,7 @@ fn a_missing_file_a_directory_and_a_fifo_are_refused() {
     );
     // Opening a FIFO blocks until something writes to it: this hung the loader.
     let fifo = dir.path().join("config.yaml");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mkfifo(&fifo);
     let errors = refused(&fifo);
     assert_eq!(
         errors,
@@ -552,7 +540,7 @@ impl Bad {
         match self {
             Self::Text(text) => std::fs::write(file, text).unwrap(),
             Self::Bytes(bytes) => std::fs::write(file, bytes).unwrap(),
-            Self::Fifo => assert!(Command::new("mkfifo").arg(file).status().unwrap().success()),
+            Self::Fifo => mkfifo(file),
         }
     }
 }
@@ -709,4 +697,9 @@ fn a_bad_file_on_reload_keeps_the_running_configuration() {
     assert!(exporter.running());
     let status = exporter.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// A FIFO at `path`: opening it blocks until something writes to it.
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }

@@ -10,7 +10,7 @@ use fanout_testkit::exporter as support;
 use fanout_testkit::hostile::{Hostile, Script, Then, Wait};
 use fanout_testkit::mariadb::{self, Mariadb};
 use fanout_testkit::process::signal;
-use fanout_testkit::redis::{self as redis_server, Redis};
+use fanout_testkit::redis::Redis;
 
 use std::time::{Duration, Instant};
 
@@ -79,15 +79,7 @@ fn redis_connections(cache: &Redis) -> usize {
 }
 
 fn started_servers() -> (Mariadb, Redis, Hostile, tempfile::TempDir) {
-    let (db, cache) = std::thread::scope(|s| {
-        let db = s.spawn(|| {
-            let db = Mariadb::start(mariadb::Opts::default());
-            db.create_users();
-            db
-        });
-        let cache = s.spawn(|| Redis::start(redis_server::Opts::default()));
-        (db.join().unwrap(), cache.join().unwrap())
-    });
+    let (db, cache) = fanout_testkit::mariadb_and_redis();
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "mysql.pw", mariadb::EXPORTER_PASSWORD);
     (db, cache, web(), dir)

@@ -3,9 +3,8 @@
 //! up, and the exporter's resident memory must stay flat within a generous margin.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fanout_testkit::mariadb::{self, Mariadb};
+use fanout_testkit::mariadb;
 use fanout_testkit::process::{MIB, Memory};
-use fanout_testkit::redis::{self as redis_server, Redis};
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -114,15 +113,7 @@ fn check(text: &str) -> Result<(), String> {
 
 #[test]
 fn sixty_four_scrapers_for_a_minute_get_complete_answers_and_memory_stays_flat() {
-    let (db, cache) = std::thread::scope(|s| {
-        let db = s.spawn(|| {
-            let db = Mariadb::start(mariadb::Opts::default());
-            db.create_users();
-            db
-        });
-        let cache = s.spawn(|| Redis::start(redis_server::Opts::default()));
-        (db.join().unwrap(), cache.join().unwrap())
-    });
+    let (db, cache) = fanout_testkit::mariadb_and_redis();
     let web = Hostile::start(Script {
         wait: Wait::HttpHead,
         first: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec(),
