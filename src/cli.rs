@@ -40,6 +40,11 @@ pub struct Cli {
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
 
+    /// mysqld_exporter's `.my.cnf` (its `[client]` section): one MySQL target, when no
+    /// `--config.file` is given.
+    #[arg(long = "config.my-cnf")]
+    pub my_cnf: Option<PathBuf>,
+
     /// Validate the configuration, print a summary and exit (non-zero on errors).
     #[arg(long = "config.check")]
     pub config_check: bool,

@@ -179,12 +179,33 @@ mod opt_humantime {
 }
 
 /// Where the YAML comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Input {
     /// A file given with `--config.file`.
     File(PathBuf),
     /// The embedded default (or any literal document, in tests).
     Text(String),
+    /// A document built from elsewhere (the peers' environment variables), named by `source` in
+    /// errors and on the status page. It may hold a password: Debug leaves the text out.
+    Generated {
+        /// Where it came from: `the environment (DATA_SOURCE_NAME)`.
+        source: String,
+        /// The YAML.
+        text: String,
+    },
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::File(path) => f.debug_tuple("File").field(path).finish(),
+            Input::Text(_) => f.write_str("Text(..)"),
+            Input::Generated { source, .. } => f
+                .debug_struct("Generated")
+                .field("source", source)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// Load, layer and validate the configuration from the process environment.
@@ -192,6 +213,7 @@ pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors
     let (source, text) = match input {
         Input::File(path) => (path.display().to_string(), read_text(path)?),
         Input::Text(text) => ("<embedded default>".to_owned(), text.clone()),
+        Input::Generated { source, text } => (source.clone(), text.clone()),
     };
     check_file(&source, &text)?;
     let figment = Figment::new()
@@ -572,7 +594,7 @@ fn redact(message: &str) -> String {
 fn input_dir(input: &Input) -> Option<&Path> {
     match input {
         Input::File(p) => p.parent(),
-        Input::Text(_) => None,
+        Input::Text(_) | Input::Generated { .. } => None,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod exposition;
 pub mod flight;
 pub mod healthcheck;
 pub mod modules;
+pub mod peers;
 pub mod redact;
 pub mod scrape;
 pub mod server;

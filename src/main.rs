@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 //! The `fanout_exporter` binary: flags, logging, configuration, then the server until a signal.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,10 +10,16 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use fanout_exporter::cli::{self, Cli, Command};
 use fanout_exporter::config::{self, Config, FlagOverrides, Input};
+use fanout_exporter::peers;
 use fanout_exporter::server::{self, Generation, Loader, State};
 use fanout_exporter::telemetry;
 
 fn main() -> ExitCode {
+    // Before clap: its "did you mean" for another exporter's flag would point at the wrong one.
+    if let Some(hint) = fanout_exporter::peers::flag_hint(std::env::args_os().skip(1)) {
+        eprintln!("fanout_exporter: {hint}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { timeout }) = cli.command {
         return healthcheck(&cli.listen_address, timeout, cli.web_config_file.as_deref());
@@ -49,11 +56,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
-    // With a file, validate it before anything starts. Without one, the embedded default probes our own
-    // /-/healthy, so it needs the port actually bound (which differs from the flag for port 0).
-    let (config, listener) = match &cli.config_file {
+    // A file, or the peers' variables, decide the configuration; without either, the embedded
+    // default probes our own /-/healthy.
+    let peer_env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| peers::VARIABLES.contains(&k.as_str()))
+        .collect();
+    let fixed = match &cli.config_file {
         Some(path) => {
-            let config = match config::load(&Input::File(path.clone()), &flags) {
+            if cli.my_cnf.is_some() {
+                eprintln!(
+                    "invalid configuration: --config.my-cnf and --config.file both configure targets: give the MySQL target in the file"
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let unused = peers::set_variables(&peer_env);
+            if !unused.is_empty() {
+                tracing::warn!(
+                    variables = unused.join(",").as_str(),
+                    "the peers' connection variables are set but --config.file decides: they are not used"
+                );
+            }
+            Some(Input::File(path.clone()))
+        }
+        None => match peers::from_environment(&peer_env, cli.my_cnf.as_deref()) {
+            Ok(Some(generated)) => {
+                tracing::info!(
+                    source = generated.source.as_str(),
+                    equivalent = generated.equivalent.as_str(),
+                    "configuration built from another exporter's settings; a --config.file with the equivalent would say the same"
+                );
+                Some(Input::Generated {
+                    source: generated.source,
+                    text: generated.text,
+                })
+            }
+            Ok(None) => None,
+            Err(why) => {
+                eprintln!("invalid configuration: {why}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+
+    // Validate before anything starts. The embedded default needs the port actually bound (which
+    // differs from the flag for port 0).
+    let (config, listener) = match &fixed {
+        Some(input) => {
+            let config = match config::load(input, &flags) {
                 Ok(c) => c,
                 Err(errors) => return Ok(report_config_errors(&errors)),
             };
@@ -107,12 +157,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             "web configuration"
         );
     }
-    // A reload reads the same input again: the file (or, without one, the embedded default for the
-    // port actually bound).
-    let input = match &cli.config_file {
-        Some(path) => Input::File(path.clone()),
-        None => Input::Text(fanout_exporter::cli::embedded_default(local.port())),
-    };
+    // A reload reads the same input again: the file or the peers' variables (or, without either,
+    // the embedded default for the port actually bound).
+    let input =
+        fixed.unwrap_or_else(|| Input::Text(fanout_exporter::cli::embedded_default(local.port())));
     let loader: Loader = Arc::new(move || config::load(&input, &flags));
     let mut state = State::of(Generation::from_config(config), cli.telemetry_path)
         .with_loader(loader)

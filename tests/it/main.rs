@@ -4,7 +4,8 @@
 //! status page in Chromium (`status_page`), request limits (`limits`), a canary password looked for
 //! in everything a run prints (`secrets`), TLS and authentication (`web`), bad configuration files
 //! at start and on reload (`bad_config`), databases killed and frozen (`faults`), servers speaking
-//! garbage (`hostile`), and 64 concurrent scrapers for a minute (`soak`).
+//! garbage (`hostile`), 64 concurrent scrapers for a minute (`soak`), and the peers' flags and
+//! variables (`migration`).
 
 mod bad_config;
 mod compat;
@@ -13,6 +14,7 @@ mod faults;
 mod fleet;
 mod hostile;
 mod limits;
+mod migration;
 mod mysql;
 mod redis;
 mod secrets;
