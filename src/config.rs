@@ -218,7 +218,7 @@ pub fn load(input: &Input, flags: &FlagOverrides) -> Result<Config, ConfigErrors
     check_file(&source, &text)?;
     let figment = Figment::new()
         .merge(Yaml::string(&text))
-        .merge(EnvLayer::from_process())
+        .merge(EnvLayer::from_process().naming(&text))
         .merge(Serialized::default("global", flags));
     let layered = Layered::extract(&figment, &source)?;
     let flag_offset = flags.timeout_offset.is_some();
@@ -532,7 +532,13 @@ fn layered_error(source: &str, e: figment::Error) -> ConfigError {
         .as_ref()
         .is_some_and(|m| m.name.contains("environment"));
     let (source, message) = if from_env {
-        let variable = format!("{ENV_PREFIX}{}", e.path.join("__").to_ascii_uppercase());
+        let variable = format!(
+            "{ENV_PREFIX}{}",
+            e.path
+                .join("__")
+                .to_ascii_uppercase()
+                .replace(['-', '.'], "_")
+        );
         let message = format!("{} (set by {variable})", redact(&e.kind.to_string()));
         ("environment".to_owned(), message)
     } else {

@@ -14,8 +14,8 @@ use super::ENV_PREFIX;
 /// key wants one. Values written as `[...]` or `{...}` are parsed, so lists such as
 /// `valid_status_codes` can be set too.
 pub(super) struct EnvLayer {
-    /// (dotted, lower-cased key path, raw value)
-    vars: Vec<(String, String)>,
+    /// (lower-cased key path, raw value)
+    vars: Vec<(Vec<String>, String)>,
 }
 
 impl EnvLayer {
@@ -28,7 +28,7 @@ impl EnvLayer {
                     return None;
                 }
                 let parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-                (!parts.iter().any(String::is_empty)).then(|| (parts.join("."), value))
+                (!parts.iter().any(String::is_empty)).then_some((parts, value))
             })
             .collect();
         Self { vars }
@@ -65,6 +65,38 @@ fn is_service_link(rest: &str) -> bool {
     })
 }
 
+impl EnvLayer {
+    /// The same variables, their target (or module) segment given the spelling of the name in the
+    /// file. A variable name holds only letters, digits and `_`, in any case, so a target named
+    /// `exporter-health` or `db.primary` is written `EXPORTER_HEALTH` or `DB_PRIMARY`: the segment is
+    /// compared with each name of that section lower-cased and with `-` and `.` read as `_`. A
+    /// segment that matches no name (or two, like `a-b` and `a_b`) stays as written.
+    pub(super) fn naming(mut self, text: &str) -> Self {
+        let Ok(serde_yaml::Value::Mapping(top)) = serde_yaml::from_str::<serde_yaml::Value>(text)
+        else {
+            return self;
+        };
+        let folded = |name: &str| name.to_ascii_lowercase().replace(['-', '.'], "_");
+        for (parts, _) in &mut self.vars {
+            let [section, segment, ..] = parts.as_mut_slice() else {
+                continue;
+            };
+            let Some(serde_yaml::Value::Mapping(names)) = top.get(section.as_str()) else {
+                continue;
+            };
+            let names: Vec<&str> = names.keys().filter_map(serde_yaml::Value::as_str).collect();
+            if names.contains(&segment.as_str()) {
+                continue;
+            }
+            let mut matching = names.iter().filter(|n| folded(n) == *segment);
+            if let (Some(name), None) = (matching.next(), matching.next()) {
+                *segment = (*name).to_owned();
+            }
+        }
+        self
+    }
+}
+
 impl Provider for EnvLayer {
     fn metadata(&self) -> Metadata {
         Metadata::named("environment variable(s)")
@@ -72,13 +104,19 @@ impl Provider for EnvLayer {
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let mut dict = Dict::new();
-        for (key, raw) in &self.vars {
-            let value = if raw.trim_start().starts_with(['[', '{']) {
+        for (parts, raw) in &self.vars {
+            let mut value = if raw.trim_start().starts_with(['[', '{']) {
                 raw.parse::<Value>().unwrap_or_else(|never| match never {})
             } else {
                 Value::from(raw.clone())
             };
-            if let Some(nested) = figment::util::nest(key, value).into_dict() {
+            // Nested by hand, not through a dotted path: a target's name may contain a dot.
+            for part in parts.iter().rev() {
+                let mut level = Dict::new();
+                level.insert(part.clone(), value);
+                value = Value::from(level);
+            }
+            if let Some(nested) = value.into_dict() {
                 merge_dict(&mut dict, nested);
             }
         }

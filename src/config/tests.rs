@@ -385,6 +385,44 @@ fn a_bad_flag_value_is_blamed_on_the_flag() {
 }
 
 #[test]
+fn environment_variables_reach_targets_whose_names_have_dashes_dots_or_capitals() {
+    let yaml = "http:\n  exporter-health:\n    url: http://a/\n  db.Primary:\n    url: http://a/\n";
+    let config = load_in_jail(
+        yaml,
+        |jail| {
+            jail.set_env("FANOUT_EXPORTER_HTTP__EXPORTER_HEALTH__LABELS__TEAM", "obs");
+            jail.set_env("FANOUT_EXPORTER_HTTP__DB_PRIMARY__LABELS__ROLE", "primary");
+        },
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    let labels = |name: &str| {
+        config
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.labels.clone())
+            .expect(name)
+    };
+    assert!(labels("exporter-health").contains(&("team".to_owned(), "obs".to_owned())));
+    assert!(labels("db.Primary").contains(&("role".to_owned(), "primary".to_owned())));
+    assert_eq!(config.targets.len(), 2, "no new target from the variables");
+    // An error on such a target names the variable as it was written.
+    let errors = load_in_jail(
+        yaml,
+        |jail| jail.set_env("FANOUT_EXPORTER_HTTP__EXPORTER_HEALTH__TIMEOUT", "soon"),
+        FlagOverrides::default(),
+    )
+    .expect_err("bad env");
+    assert!(
+        errors
+            .to_string()
+            .contains("FANOUT_EXPORTER_HTTP__EXPORTER_HEALTH__TIMEOUT"),
+        "{errors}"
+    );
+}
+
+#[test]
 fn bad_environment_values_name_the_variable() {
     let errors = load_in_jail(
         VALID,
