@@ -579,22 +579,51 @@ fn redact(message: &str) -> String {
     }
     // Rust's integer types are no words for a person editing YAML.
     static INTEGER: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
-        Regex::new(r"expected (?:(u)|i)(?:8|16|32|64|128|size)\b|expected f(?:32|64)\b").ok()
+        Regex::new(r"expected (?:(u)|i)(8|16|32|64|128|size)\b|expected f(?:32|64)\b").ok()
     });
     if let Some(re) = INTEGER.as_ref() {
         out = re
             .replace_all(&out, |c: &regex::Captures<'_>| {
                 if c[0].starts_with("expected f") {
-                    "expected a number"
-                } else if c.get(1).is_some() {
-                    "expected a non-negative whole number"
-                } else {
-                    "expected a whole number"
+                    return "expected a number".to_owned();
+                }
+                let unsigned = c.get(1).is_some();
+                // The range, where it is short enough to be worth reading.
+                match (unsigned, c.get(2).map(|m| m.as_str())) {
+                    (true, Some("8")) => "expected a whole number from 0 to 255".to_owned(),
+                    (true, Some("16")) => "expected a whole number from 0 to 65535".to_owned(),
+                    (true, Some("32")) => "expected a whole number from 0 to 4294967295".to_owned(),
+                    (true, _) => "expected a non-negative whole number".to_owned(),
+                    (false, _) => "expected a whole number".to_owned(),
                 }
             })
             .into_owned();
     }
-    out
+    duration_hint(&out)
+}
+
+/// A duration that did not parse, said with Prometheus' syntax, and a bare number told its missing
+/// unit (`10` is not ten seconds anywhere in Prometheus' configuration either).
+fn duration_hint(message: &str) -> String {
+    static DURATION: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+        Regex::new(r#"invalid value: string "((?:[^"\\]|\\.)*)", expected a duration"#).ok()
+    });
+    let Some(re) = DURATION.as_ref() else {
+        return message.to_owned();
+    };
+    re.replace_all(message, |c: &regex::Captures<'_>| {
+        let value = &c[1];
+        if !value.is_empty() && value.parse::<f64>().is_ok() {
+            format!(
+                "{value} has no unit: write {value}s for seconds (a duration takes ms, s, m, h, d, w or y, combined as in 1m30s)"
+            )
+        } else {
+            format!(
+                "expected a duration such as 10s, 500ms or 1m30s (units ms, s, m, h, d, w, y), not \"{value}\""
+            )
+        }
+    })
+    .into_owned()
 }
 
 fn input_dir(input: &Input) -> Option<&Path> {

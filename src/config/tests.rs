@@ -146,7 +146,18 @@ fn bad_durations_name_the_key() {
         "{e}"
     );
     assert!(
-        e.contains("invalid value: string \"10 parsecs\", expected a duration"),
+        e.contains("expected a duration such as 10s, 500ms or 1m30s (units ms, s, m, h, d, w, y), not \"10 parsecs\""),
+        "{e}"
+    );
+    // A bare number is told the unit it lacks.
+    let e = error("global:\n  scrape_timeout: 10\n");
+    assert!(e.contains("10 has no unit: write 10s for seconds"), "{e}");
+    let e = error(
+        "mysql:\n  db:\n    address: 127.0.0.1:3306\n    user: u\n    max_connections: 5000000000\n",
+    );
+    assert!(
+        e.starts_with("config.yaml:5: mysql.db.max_connections: ")
+            && e.contains("expected a whole number from 0 to 4294967295"),
         "{e}"
     );
     let e = error("global:\n  scrape_timeout: 1s\n  timeout_offset: 2s\n");

@@ -341,12 +341,12 @@ fn bad_durations_name_the_key() {
     assert_refused(
         b"global:\n  scrape_timeout: 10 parsecs\n",
         &[
-            "{f}:2: global.scrape_timeout: invalid value: string \"10 parsecs\", expected a duration",
+            "{f}:2: global.scrape_timeout: expected a duration such as 10s, 500ms or 1m30s (units ms, s, m, h, d, w, y), not \"10 parsecs\"",
         ],
     );
     assert_refused(
         b"modules:\n  m:\n    http: {}\n    allowed_targets: [10.0.0.0/8]\n    idle_timeout: soon\n",
-        &["{f}:5: modules.m.idle_timeout: invalid value: string \"soon\", expected a duration"],
+        &["{f}:5: modules.m.idle_timeout: expected a duration such as 10s, 500ms or 1m30s (units ms, s, m, h, d, w, y), not \"soon\""],
     );
 }
 
@@ -361,7 +361,9 @@ fn zero_and_negative_timeouts_are_refused() {
     );
     assert_refused(
         b"global:\n  scrape_timeout: -1s\n",
-        &["{f}:2: global.scrape_timeout: invalid value: string \"-1s\", expected a duration"],
+        &[
+            "{f}:2: global.scrape_timeout: expected a duration such as 10s, 500ms or 1m30s (units ms, s, m, h, d, w, y), not \"-1s\"",
+        ],
     );
     assert_refused(
         b"modules:\n  m:\n    http: {}\n    allowed_targets: [10.0.0.0/8]\n    idle_timeout: 0s\n",
