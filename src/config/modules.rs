@@ -138,10 +138,17 @@ const MODULE_KEYS: [&str; 3] = ["allowed_targets", "idle_timeout", "max_targets"
 fn unknown_module_key(key: &str) -> String {
     let mut expected: Vec<String> = MODULE_KEYS.iter().map(|k| format!("`{k}`")).collect();
     expected.extend(registry::kinds().iter().map(|k| format!("`{}`", k.name)));
-    format!(
+    let mut message = format!(
         "unknown field `{key}`, expected one of {}",
         expected.join(", ")
-    )
+    );
+    // A blackbox_exporter configuration given as ours: say what it is and where the mapping is.
+    if key == "prober" {
+        message.push_str(
+            "; this is a blackbox_exporter module: here a module holds one kind block (`http:` with the target settings blackbox's http prober has) and `allowed_targets` (README, Migrating from blackbox_exporter)",
+        );
+    }
+    message
 }
 
 /// A module's key, refused while it is being read when it is not one, as serde's derived structs do:

@@ -153,3 +153,27 @@ fn peer_variables_beside_a_file_are_reported_unused_and_bad_ones_refused() {
     assert!(stderr.contains("DATA_SOURCE_NAME is not a DSN"), "{stderr}");
     assert!(!stderr.contains("dsn-canary"), "{stderr}");
 }
+
+#[test]
+fn a_blackbox_configuration_given_as_ours_is_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let blackbox = write(
+        dir.path(),
+        "blackbox.yml",
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http:\n      method: GET\n",
+    );
+    let output = Command::new(bin())
+        .args([
+            "--config.check",
+            &format!("--config.file={}", blackbox.display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("blackbox.yml:3: modules.http_2xx")
+            && stderr.contains("this is a blackbox_exporter module"),
+        "{stderr}"
+    );
+}
