@@ -477,14 +477,92 @@ fn a_bad_config_stops_start_up_before_listening() {
     assert!(!stderr.contains("listening"), "{stderr}");
 }
 
+/// The example configuration: as shipped it checks and serves on any port; each commented block
+/// (a `#<section>:` line and the `#` lines under it) uncommented on its own, and all of them
+/// together, is a valid configuration, with the password files it names put next to it.
 #[test]
-fn the_example_config_is_valid() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml");
-    let (code, stdout, stderr) = run(&["--config.check", &format!("--config.file={example}")]);
+fn the_example_config_runs_on_any_port_and_every_commented_block_uncomments_into_a_valid_one() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.yaml"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = support::write(dir.path(), "shipped.yaml", &example);
+    let (code, stdout, stderr) = run(&[
+        "--config.check",
+        &format!("--config.file={}", shipped.display()),
+    ]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("target exporter-health (http)"), "{stdout}");
+    let exporter = Exporter::start(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", shipped.display()),
+    ]);
+    assert_eq!(exporter.get("/metrics", &[]).status, 200);
+    let page = exporter.get("/", &[]).text();
     assert!(
-        stdout.contains("target exporter-landing-page (http)"),
-        "{stdout}"
+        !page.contains("DOWN"),
+        "a target of the example is down as shipped: {page}"
     );
+    drop(exporter);
+
+    let lines: Vec<&str> = example.lines().collect();
+    let is_block_start = |l: &str| {
+        l.strip_prefix('#').is_some_and(|rest| {
+            rest.starts_with(|c: char| c.is_ascii_lowercase()) && rest.trim_end().ends_with(':')
+        })
+    };
+    // Inside a block: `#` then YAML, which is indented (or a nested comment); prose is `# text`.
+    let is_block_line = |l: &str| {
+        l.strip_prefix('#')
+            .is_some_and(|rest| rest.starts_with("  ") || rest.starts_with("- "))
+    };
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if is_block_start(lines[i]) {
+            let section = lines[i][1..].trim_end_matches(':').to_owned();
+            let mut block = String::new();
+            block.push_str(&lines[i][1..]);
+            block.push('\n');
+            i += 1;
+            while i < lines.len() && is_block_line(lines[i]) {
+                block.push_str(&lines[i][1..]);
+                block.push('\n');
+                i += 1;
+            }
+            blocks.push((section, block));
+        } else {
+            i += 1;
+        }
+    }
+    let sections: Vec<&str> = blocks.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        sections,
+        ["http", "mysql", "redis", "modules"],
+        "the example's blocks"
+    );
+    for file in ["api-password", "mysql-password", "redis-password"] {
+        support::write(dir.path(), file, "example-password\n");
+    }
+    let check = |name: &str, text: &str| {
+        let path = support::write(dir.path(), name, text);
+        let (code, stdout, stderr) = run(&[
+            "--config.check",
+            &format!("--config.file={}", path.display()),
+        ]);
+        assert_eq!(code, Some(0), "{name}:\n{text}\n{stdout}{stderr}");
+        stdout
+    };
+    let mut all = example.clone();
+    for (section, block) in &blocks {
+        let summary = check(&format!("{section}.yaml"), &format!("{example}\n{block}"));
+        if section != "modules" {
+            assert!(
+                summary.contains(&format!("({section})")),
+                "{section}: {summary}"
+            );
+        }
+        all.push('\n');
+        all.push_str(block);
+    }
+    check("all.yaml", &all);
 }
