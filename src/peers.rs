@@ -29,6 +29,21 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "give the account as `user:` of a mysql target in --config.file (or DATA_SOURCE_NAME, without a file)",
     ),
     (
+        "collect.info_schema.processlist.",
+        "mysqld_exporter",
+        "write `processlist: {min_time: ..., processes_by_user: ..., processes_by_host: ...}` under the mysql target",
+    ),
+    (
+        "collect.perf_schema.eventsstatements.",
+        "mysqld_exporter",
+        "write `events_statements: {limit: ..., digest_text_limit: ..., time_limit: ...}` under the mysql target",
+    ),
+    (
+        "collect.info_schema.tables.databases",
+        "mysqld_exporter",
+        "write `table_schemas: [schema, ...]` under the mysql target",
+    ),
+    (
         "collect.",
         "mysqld_exporter",
         "sub-collectors are chosen per target: `collect: [global_status, info_schema.processlist, ...]` under the mysql target (README, MySQL)",
@@ -39,9 +54,14 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "sub-collectors are chosen per target: leave it out of `collect: [...]` under the mysql target (README, MySQL)",
     ),
     (
+        "exporter.lock_wait_timeout",
+        "mysqld_exporter",
+        "write `lock_wait_timeout: 2s` under the mysql target",
+    ),
+    (
         "exporter.",
         "mysqld_exporter",
-        "session settings are not flags here: each connection sets lock_wait_timeout and a statement time limit from the scrape deadline (README, MySQL)",
+        "not supported: each connection's session gets lock_wait_timeout and a statement time limit from the scrape deadline (README, MySQL)",
     ),
     (
         "tls.insecure-skip-verify",

@@ -18,6 +18,13 @@ fn each_peer_flag_is_named_with_what_to_write_instead_and_ours_pass() {
     );
     let collect = hint(&["--collect.info_schema.processlist"]).unwrap();
     assert!(collect.contains("collect: ["), "{collect}");
+    let processlist = hint(&["--collect.info_schema.processlist.min_time=5"]).unwrap();
+    assert!(
+        processlist.contains("processlist: {min_time"),
+        "{processlist}"
+    );
+    let lock = hint(&["--exporter.lock_wait_timeout=3"]).unwrap();
+    assert!(lock.contains("lock_wait_timeout: 2s"), "{lock}");
     let no_collect = hint(&["--no-collect.global_status"]).unwrap();
     assert!(no_collect.contains("leave it out"), "{no_collect}");
     let password = hint(&["--redis.password-file=/etc/pw.json"]).unwrap();
