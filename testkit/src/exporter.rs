@@ -559,16 +559,12 @@ impl Peer {
     }
 
     /// mysqld_exporter (0.14) scraping one server through its socket as root, with the
-    /// sub-collectors our default set has (0.14 also turns on the `info_schema.innodb_cmp*` and
-    /// `query_response_time` collectors by default, which we do not build).
+    /// sub-collectors our default set has: its own defaults less `info_schema.query_response_time`
+    /// (a Percona and MariaDB plugin's table, which we do not build).
     pub fn mysqld(socket: &Path) -> Option<Self> {
         Self::start(
             MYSQLD_EXPORTER,
-            &[
-                "--no-collect.info_schema.innodb_cmp".to_owned(),
-                "--no-collect.info_schema.innodb_cmpmem".to_owned(),
-                "--no-collect.info_schema.query_response_time".to_owned(),
-            ],
+            &["--no-collect.info_schema.query_response_time".to_owned()],
             &[(
                 "DATA_SOURCE_NAME",
                 format!("root@unix({})/", socket.display()),

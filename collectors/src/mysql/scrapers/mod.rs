@@ -21,6 +21,8 @@
 
 mod global_status;
 mod global_variables;
+mod info_schema_innodb_cmp;
+mod info_schema_innodb_cmpmem;
 mod info_schema_innodb_metrics;
 mod info_schema_processlist;
 mod info_schema_tables;
@@ -66,6 +68,8 @@ fn sub_collector(scraper: Scraper) -> &'static dyn SubCollector {
         Scraper::GlobalStatus => &global_status::GlobalStatus,
         Scraper::GlobalVariables => &global_variables::GlobalVariables,
         Scraper::SlaveStatus => &slave_status::SlaveStatus,
+        Scraper::InnodbCmp => &info_schema_innodb_cmp::InnodbCmp,
+        Scraper::InnodbCmpmem => &info_schema_innodb_cmpmem::InnodbCmpmem,
         Scraper::Processlist => &info_schema_processlist::Processlist,
         Scraper::InnodbMetrics => &info_schema_innodb_metrics::InnodbMetrics,
         Scraper::EventsStatements => &perf_schema_events_statements::EventsStatements,
@@ -114,6 +118,8 @@ mod tests {
             (Scraper::SlaveStatus, vertical(MYSQL8_REPLICA)),
             (Scraper::Processlist, header_tsv(PROCESSLIST)),
             (Scraper::InnodbMetrics, header_tsv(INNODB_METRICS)),
+            (Scraper::InnodbCmp, header_tsv(INNODB_CMP)),
+            (Scraper::InnodbCmpmem, header_tsv(INNODB_CMPMEM)),
             (Scraper::EventsStatements, header_tsv(EVENTS_STATEMENTS)),
             (Scraper::Tables, header_tsv(TABLES)),
         ];

@@ -17,6 +17,8 @@ pub(super) const SLAVES_SQL_STOPPED: &str =
     include_str!("../testdata/mariadb-10.11-all-slaves-status-sql-stopped.txt");
 pub(super) const INNODB_METRICS: &str =
     include_str!("../testdata/mariadb-10.11-innodb-metrics.tsv");
+pub(super) const INNODB_CMP: &str = include_str!("../testdata/mariadb-10.11-innodb-cmp.tsv");
+pub(super) const INNODB_CMPMEM: &str = include_str!("../testdata/mariadb-10.11-innodb-cmpmem.tsv");
 pub(super) const PROCESSLIST: &str = include_str!("../testdata/mariadb-10.11-processlist.tsv");
 pub(super) const EVENTS_STATEMENTS: &str =
     include_str!("../testdata/mariadb-10.11-events-statements.tsv");

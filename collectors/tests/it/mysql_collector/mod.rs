@@ -210,6 +210,35 @@ fn expected_default_families(server: &Mariadb) -> BTreeSet<String> {
             }
         }
     }
+    // innodb_cmp and innodb_cmpmem: one family per numeric column, whatever the values (the tables
+    // have a row per compressed page size even without a compressed table).
+    for (table, key_columns, prefix) in [
+        (
+            "innodb_cmp",
+            &["page_size"][..],
+            "mysql_info_schema_innodb_cmp_",
+        ),
+        (
+            "innodb_cmpmem",
+            &["page_size", "buffer_pool_instance"][..],
+            "mysql_info_schema_innodb_cmpmem_",
+        ),
+    ] {
+        let (columns, rows) = server.query(&format!("SELECT * FROM information_schema.{table}"));
+        assert!(!rows.is_empty(), "information_schema.{table} is empty");
+        for column in columns {
+            let column = column.to_ascii_lowercase();
+            if key_columns.contains(&column.as_str()) {
+                continue;
+            }
+            let unit = if column.ends_with("_time") {
+                "_seconds"
+            } else {
+                ""
+            };
+            expected.insert(format!("{prefix}{column}{unit}_total"));
+        }
+    }
     expected.insert("mysql_exporter_collector_success".into());
     expected.insert("mysql_exporter_collector_duration_seconds".into());
     expected
@@ -414,7 +443,13 @@ async fn default_families_on_primary_and_replica() {
         );
 
         // Self metrics.
-        for scraper in ["global_status", "global_variables", "slave_status"] {
+        for scraper in [
+            "global_status",
+            "global_variables",
+            "slave_status",
+            "info_schema.innodb_cmp",
+            "info_schema.innodb_cmpmem",
+        ] {
             let collector = format!("collect.{scraper}");
             assert_eq!(
                 success(&outcome, &collector),
@@ -428,6 +463,8 @@ async fn default_families_on_primary_and_replica() {
             "collect.global_status",
             "collect.global_variables",
             "collect.slave_status",
+            "collect.info_schema.innodb_cmp",
+            "collect.info_schema.innodb_cmpmem",
         ] {
             let took = durations
                 .get(&label_set(&[("collector", collector)]))
@@ -688,11 +725,20 @@ async fn limited_user_loses_only_what_needs_privileges() {
     let collector = MysqlCollector::new(settings).unwrap();
     let outcome = scrape(&collector, Duration::from_secs(10)).await;
     assert!(outcome.up, "{:?}", outcome.errors);
-    // SHOW ALL SLAVES STATUS needs SLAVE MONITOR (or SUPER) on MariaDB 10.11: refused, reported once.
-    assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
+    // SHOW ALL SLAVES STATUS needs SLAVE MONITOR (or SUPER) on MariaDB 10.11, innodb_cmp and
+    // innodb_cmpmem need PROCESS: each refused, reported once.
+    assert_eq!(outcome.errors.len(), 3, "{:?}", outcome.errors);
     assert_eq!(success(&outcome, "collect.global_status"), Some(1.0));
     assert_eq!(success(&outcome, "collect.global_variables"), Some(1.0));
     assert_eq!(success(&outcome, "collect.slave_status"), Some(0.0));
+    assert_eq!(
+        success(&outcome, "collect.info_schema.innodb_cmp"),
+        Some(0.0)
+    );
+    assert_eq!(
+        success(&outcome, "collect.info_schema.innodb_cmpmem"),
+        Some(0.0)
+    );
     assert_eq!(
         success(&outcome, "collect.info_schema.processlist"),
         Some(1.0)
@@ -701,7 +747,8 @@ async fn limited_user_loses_only_what_needs_privileges() {
     assert!(f.iter().any(|f| f.name() == "mysql_global_status_uptime"));
     assert!(
         f.iter()
-            .all(|f| !f.name().starts_with("mysql_slave_status_")),
+            .all(|f| !f.name().starts_with("mysql_slave_status_")
+                && !f.name().starts_with("mysql_info_schema_innodb_cmp")),
         "{:?}",
         names(f)
     );

@@ -369,3 +369,101 @@ async fn eventsstatements_with_performance_schema_off_succeeds_empty() {
         .collect();
     assert!(digests.is_empty(), "{digests:?}");
 }
+
+/// `info_schema.innodb_cmp` and `innodb_cmpmem`, on by default: on a server with a compressed table
+/// every row of both tables becomes one sample per column, with the server's values (compression
+/// counted, pages in use seen), mysqld_exporter's label names, and the pages in use as gauges.
+#[tokio::test]
+async fn compression_tables_on_a_live_server() {
+    let server = Mariadb::start(Opts::default());
+    server.create_users();
+    // 4 KiB compressed pages: enough rows to compress pages and keep some in the buffer pool.
+    server.sql(
+        "CREATE DATABASE packed;
+         CREATE TABLE packed.t (id INT PRIMARY KEY, v VARCHAR(200))
+           ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=4;
+         INSERT INTO packed.t SELECT seq, REPEAT(MD5(seq), 5) FROM packed.seq_1_to_5000;",
+    );
+    let collector = MysqlCollector::new(exporter(&server)).unwrap();
+    let outcome = scrape_ok(&collector).await;
+    let f = &outcome.families;
+    for collector in [
+        "collect.info_schema.innodb_cmp",
+        "collect.info_schema.innodb_cmpmem",
+    ] {
+        assert_eq!(success(&outcome, collector), Some(1.0), "{collector}");
+    }
+
+    // What the tables hold now (nothing writes in between: the values must be the same).
+    let (_, cmp) = server.query(
+        "SELECT page_size, compress_ops, compress_ops_ok, compress_time, uncompress_ops, \
+         uncompress_time FROM information_schema.innodb_cmp",
+    );
+    let (_, cmpmem) = server.query(
+        "SELECT page_size, buffer_pool_instance, pages_used, pages_free, relocation_ops, \
+         relocation_time FROM information_schema.innodb_cmpmem",
+    );
+    let number = |v: &Option<String>| v.as_deref().unwrap().parse::<f64>().unwrap();
+    let cmp_families = [
+        "mysql_info_schema_innodb_cmp_compress_ops_total",
+        "mysql_info_schema_innodb_cmp_compress_ops_ok_total",
+        "mysql_info_schema_innodb_cmp_compress_time_seconds_total",
+        "mysql_info_schema_innodb_cmp_uncompress_ops_total",
+        "mysql_info_schema_innodb_cmp_uncompress_time_seconds_total",
+    ];
+    for (i, name) in cmp_families.iter().enumerate() {
+        assert_eq!(kind_of(f, name), MetricType::COUNTER, "{name}");
+        let wanted: BTreeMap<_, _> = cmp
+            .iter()
+            .map(|row| {
+                let page_size = row[0].as_deref().unwrap();
+                (label_set(&[("page_size", page_size)]), number(&row[i + 1]))
+            })
+            .collect();
+        assert_eq!(samples(f, name), wanted, "{name}");
+    }
+    let cmpmem_families = [
+        (
+            "mysql_info_schema_innodb_cmpmem_pages_used_total",
+            MetricType::GAUGE,
+        ),
+        (
+            "mysql_info_schema_innodb_cmpmem_pages_free_total",
+            MetricType::GAUGE,
+        ),
+        (
+            "mysql_info_schema_innodb_cmpmem_relocation_ops_total",
+            MetricType::COUNTER,
+        ),
+        (
+            "mysql_info_schema_innodb_cmpmem_relocation_time_seconds_total",
+            MetricType::COUNTER,
+        ),
+    ];
+    for (i, (name, kind)) in cmpmem_families.iter().enumerate() {
+        assert_eq!(kind_of(f, name), *kind, "{name}");
+        let wanted: BTreeMap<_, _> = cmpmem
+            .iter()
+            .map(|row| {
+                let (page_size, pool) = (row[0].as_deref().unwrap(), row[1].as_deref().unwrap());
+                (
+                    label_set(&[("page_size", page_size), ("buffer_pool", pool)]),
+                    number(&row[i + 2]),
+                )
+            })
+            .collect();
+        assert_eq!(samples(f, name), wanted, "{name}");
+    }
+    // The compressed table really was compressed and is in the pool at 4 KiB, so the comparison
+    // above was not one of zeros only.
+    let at_4k = [("page_size", "4096")];
+    assert!(must(f, "mysql_info_schema_innodb_cmp_compress_ops_total", &at_4k) > 0.0);
+    let pool_4k = [("page_size", "4096"), ("buffer_pool", "0")];
+    assert!(
+        must(
+            f,
+            "mysql_info_schema_innodb_cmpmem_pages_used_total",
+            &pool_4k
+        ) > 0.0
+    );
+}
