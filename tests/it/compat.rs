@@ -10,12 +10,6 @@ use std::net::TcpListener;
 
 use support::{Exporter, Peer, free_port, write};
 
-/// Metrics blackbox has that we do not emit yet, each with the reason.
-const NOT_YET: &[&str] = &[
-    // FNV hash of the chosen IP; planned with the other `probe_ip_*` extras.
-    "probe_ip_addr_hash",
-];
-
 /// Values that measure time, compared by presence only.
 const TIMINGS: &[&str] = &[
     "probe_duration_seconds",
@@ -65,9 +59,6 @@ fn samples(text: &str) -> Samples {
 fn compare(ours: &Samples, theirs: &Samples, case: &str) {
     for (key, (kind, labels, value)) in theirs {
         let name = key.split('{').next().unwrap();
-        if NOT_YET.contains(&name) {
-            continue;
-        }
         let Some((our_kind, our_labels, our_value)) = ours.get(key) else {
             panic!(
                 "{case}: blackbox emits {key}, we do not.\nours: {ours:#?}\ntheirs: {theirs:#?}"
@@ -77,6 +68,12 @@ fn compare(ours: &Samples, theirs: &Samples, case: &str) {
         assert_eq!(our_labels, labels, "{case}: label names of {key}");
         if !TIMINGS.contains(&name) {
             assert_eq!(our_value, value, "{case}: value of {key}");
+        } else if *value > 0.0 {
+            // blackbox times the lookup of an IP literal too: never a flat 0 where it has time.
+            assert!(
+                *our_value > 0.0,
+                "{case}: {key} is {our_value}, blackbox {value}"
+            );
         }
     }
     for key in ours.keys() {
@@ -100,10 +97,14 @@ fn probe_metrics_match_blackbox_exporter() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    // IP literals (blackbox still "looks them up": a lookup time, a protocol and an address hash),
+    // a name (`localhost`: IPv4 preferred by both), and an IPv6 literal nobody listens on.
     let urls = [
         ("ok", format!("http://127.0.0.1:{port}/-/healthy")),
         ("not_found", format!("http://127.0.0.1:{port}/nonexistent")),
         ("refused", format!("http://127.0.0.1:{closed}/")),
+        ("by_name", format!("http://localhost:{port}/-/healthy")),
+        ("ipv6", format!("http://[::1]:{closed}/")),
     ];
     let mut yaml = String::from("http:\n");
     for (name, url) in &urls {
@@ -122,6 +123,12 @@ fn probe_metrics_match_blackbox_exporter() {
         assert!(
             theirs.len() >= 14 && theirs.contains_key("probe_success"),
             "{name}: {theirs:?}"
+        );
+        // Present in both (the comparison below needs the same value), and not the failure 0.
+        let hash = theirs.get("probe_ip_addr_hash").map(|s| s.2);
+        assert!(
+            hash.is_some_and(|h| h > 0.0),
+            "{name}: blackbox's address hash is {hash:?}"
         );
         compare(&ours, &theirs, name);
     }

@@ -183,10 +183,10 @@ async fn exchange(
     };
     let request = request(c, hop).map_err(protocol_error)?;
 
-    let resolved = match host {
+    let resolved = match &host {
         Host::Domain(name) => report.timed(Phase::Resolve, resolve(name, port)).await,
-        Host::Ipv4(ip) => Ok(SocketAddr::from((ip, port))),
-        Host::Ipv6(ip) => Ok(SocketAddr::from((ip, port))),
+        Host::Ipv4(ip) => Ok(literal(report, SocketAddr::from((*ip, port))).await),
+        Host::Ipv6(ip) => Ok(literal(report, SocketAddr::from((*ip, port))).await),
     };
     if report.target_address.is_none() {
         // Recorded for a failed lookup too: blackbox reports its time and protocol 0.
@@ -257,6 +257,18 @@ fn with_causes(error: &hyper::Error) -> BoxError {
 
 fn header_str(headers: &HeaderMap, name: hyper::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The address of an IP literal, timed as the resolve phase on the first hop. blackbox hands the
+/// configured host to its resolver whatever it is, so for a literal it still reports the
+/// microseconds of that lookup as `probe_dns_lookup_time_seconds` and in the resolve phase; timing
+/// our choice keeps both the same kind of small, non-zero value. Later hops are looked up by
+/// blackbox's HTTP client, which times names only.
+async fn literal(report: &mut Report, addr: SocketAddr) -> SocketAddr {
+    if report.target_address.is_some() {
+        return addr;
+    }
+    report.timed(Phase::Resolve, async { addr }).await
 }
 
 /// Blackbox's default choice: IPv4 when there is one, else the first address; one attempt, no

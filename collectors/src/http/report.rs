@@ -1,7 +1,7 @@
 //! What one probe learned, filled in step by step so that a probe cut off by the deadline still
 //! reports everything it got to, and turned into blackbox's `probe_*` families at the end.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hyper::Version;
 use prometheus::proto::MetricFamily;
@@ -88,7 +88,7 @@ impl Report {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let tls = self.tls.as_ref();
         let expiry = tls.and_then(|t| t.earliest_expiry).map(|t| t as f64);
-        let gauges: [(&str, &str, Option<f64>); 13] = [
+        let gauges: [(&str, &str, Option<f64>); 14] = [
             (
                 "probe_duration_seconds",
                 "Returns how long the probe took to complete in seconds",
@@ -107,6 +107,11 @@ impl Report {
                     Some(_) => 6.0,
                     None => 0.0,
                 }),
+            ),
+            (
+                "probe_ip_addr_hash",
+                "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+                address.map(|(_, a)| a.map_or(0.0, |a| f64::from(ip_hash(a.ip())))),
             ),
             (
                 "probe_http_status_code",
@@ -187,6 +192,22 @@ impl Report {
     }
 }
 
+/// blackbox's `probe_ip_addr_hash`: 32-bit FNV-1a over the address's octets, 4 for IPv4 and 16 for
+/// IPv6 (what blackbox 0.23 hashes, for a literal and a looked-up name alike: checked against it in
+/// tests/it/compat.rs). A gauge that changes when a name starts resolving elsewhere, without putting
+/// the address itself in a label.
+fn ip_hash(ip: IpAddr) -> u32 {
+    const OFFSET_BASIS: u32 = 0x811c_9dc5;
+    const PRIME: u32 = 0x0100_0193;
+    let octets: &[u8] = match &ip {
+        IpAddr::V4(v4) => &v4.octets(),
+        IpAddr::V6(v6) => &v6.octets(),
+    };
+    octets.iter().fold(OFFSET_BASIS, |hash, &byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(PRIME)
+    })
+}
+
 fn version_number(version: Version) -> f64 {
     match version {
         Version::HTTP_09 => 0.9,
@@ -207,5 +228,25 @@ pub(super) fn version_name(version: Version) -> &'static str {
         Version::HTTP_2 => "HTTP/2.0",
         Version::HTTP_3 => "HTTP/3.0",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values blackbox_exporter 0.23 reported for these addresses (the IPv4 ones given as literals
+    /// and as `localhost`, which gave the same hash).
+    #[test]
+    fn ip_hash_is_fnv1a_over_the_octets() {
+        for (ip, blackbox) in [
+            ("127.0.0.1", 3_668_918_509u32),
+            ("127.0.0.2", 3_618_585_652),
+            ("127.1.2.3", 1_704_651_018),
+            ("::1", 1_751_717_746),
+        ] {
+            let ip: IpAddr = ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}"));
+            assert_eq!(ip_hash(ip), blackbox, "{ip}");
+        }
     }
 }

@@ -58,15 +58,22 @@ async fn plain_200() {
         ("probe_http_version", 1.1),
         ("probe_failed_due_to_regex", 0.0),
         ("probe_ip_protocol", 4.0),
-        // An IP literal is not looked up.
-        ("probe_dns_lookup_time_seconds", 0.0),
+        // blackbox's value for 127.0.0.1: FNV-1a over its 4 octets.
+        ("probe_ip_addr_hash", 3_668_918_509.0),
     ] {
         assert_eq!(value(&outcome, name), expected, "{name}");
     }
     for p in PHASES {
         assert!(phase(&outcome, p) >= 0.0);
     }
-    assert_eq!(phase(&outcome, "resolve"), 0.0);
+    // An IP literal is still "looked up", as blackbox does it: a measured, tiny time, which is also
+    // the resolve phase.
+    let lookup = value(&outcome, "probe_dns_lookup_time_seconds");
+    assert!(
+        lookup > 0.0 && lookup < 0.1,
+        "lookup of a literal took {lookup} s"
+    );
+    assert_eq!(phase(&outcome, "resolve"), lookup);
     assert_eq!(phase(&outcome, "tls"), 0.0);
     let phases: f64 = PHASES.iter().map(|p| phase(&outcome, p)).sum();
     assert!(value(&outcome, "probe_duration_seconds") >= phases);
@@ -121,6 +128,8 @@ async fn tls_with_trusted_ca() {
     assert_eq!(value(&outcome, "probe_http_ssl"), 1.0);
     assert_eq!(value(&outcome, "probe_http_status_code"), 200.0);
     assert_eq!(value(&outcome, "probe_ip_protocol"), 4.0);
+    // `localhost` looked up, IPv4 chosen: the hash of 127.0.0.1, as for the literal.
+    assert_eq!(value(&outcome, "probe_ip_addr_hash"), 3_668_918_509.0);
     assert_eq!(
         value(&outcome, "probe_ssl_earliest_cert_expiry"),
         LEAF_NOT_AFTER
@@ -571,6 +580,7 @@ async fn unresolvable_host_reports_lookup_time_and_no_protocol() {
     let outcome = probe(HttpSettings::new(url)).await;
     assert_connect(&outcome);
     assert_eq!(value(&outcome, "probe_ip_protocol"), 0.0);
+    assert_eq!(value(&outcome, "probe_ip_addr_hash"), 0.0);
     assert!(value(&outcome, "probe_dns_lookup_time_seconds") >= 0.0);
     assert_eq!(
         value(&outcome, "probe_dns_lookup_time_seconds"),
