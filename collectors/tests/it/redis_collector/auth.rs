@@ -28,8 +28,14 @@ fn assert_secret_hidden(collector: &RedisCollector, outcome: &Outcome, secrets: 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requirepass_authenticates_and_never_shows_the_password() {
+    requirepass_authenticates_and_never_shows_the_password_on(Server::Redis).await;
+}
+
+/// [`requirepass_authenticates_and_never_shows_the_password`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn requirepass_authenticates_and_never_shows_the_password_on(server: Server) {
     let server = Redis::start(Opts {
         password: Some(PASSWORD.to_owned()),
+        server,
         ..Opts::default()
     });
     let encoded = percent_encode(PASSWORD);
@@ -109,6 +115,14 @@ pub(super) fn refusals(server: &Redis) -> BTreeMap<&'static str, f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_acl_user_without_config_latency_or_slowlog_is_up_and_not_refused_again() {
+    an_acl_user_without_config_latency_or_slowlog_is_up_and_not_refused_again_on(Server::Redis)
+        .await;
+}
+
+/// [`an_acl_user_without_config_latency_or_slowlog_is_up_and_not_refused_again`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn an_acl_user_without_config_latency_or_slowlog_is_up_and_not_refused_again_on(
+    server: Server,
+) {
     let server = Redis::start(Opts {
         args: [
             "--user",
@@ -124,6 +138,7 @@ async fn an_acl_user_without_config_latency_or_slowlog_is_up_and_not_refused_aga
         ]
         .map(str::to_owned)
         .to_vec(),
+        server,
         ..Opts::default()
     });
     // The user is what we think it is.

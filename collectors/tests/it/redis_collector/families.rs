@@ -378,7 +378,9 @@ fn expected_families(info: &BTreeMap<String, String>, config: bool, latency: boo
             &["master_host", "master_port", "read_only"],
         );
     }
-    e.add("instance_info", MetricType::GAUGE, INSTANCE_INFO_LABELS);
+    let instance: Vec<String> = instance_labels(info).into_keys().collect();
+    let instance: Vec<&str> = instance.iter().map(String::as_str).collect();
+    e.add("instance_info", MetricType::GAUGE, &instance);
     e.add("start_time_seconds", MetricType::GAUGE, &[]);
     if config {
         for name in [
@@ -430,15 +432,33 @@ fn expected_families(info: &BTreeMap<String, String>, config: bool, latency: boo
     e
 }
 
-/// `redis_instance_info`'s labels as the server reports them.
+/// `redis_instance_info`'s labels as the server reports them: redis_exporter's set, with Valkey's
+/// `server_mode` under the name `redis_mode`, plus `valkey_version` and `valkey_release_stage` where
+/// the server has them and a non-empty `availability_zone`.
 pub(super) fn instance_labels(info: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    INSTANCE_INFO_LABELS
+    let mut labels: BTreeMap<String, String> = INSTANCE_INFO_LABELS
         .iter()
         .map(|l| {
-            let value = info.get(*l).unwrap_or_else(|| panic!("INFO has no {l}"));
+            let value = info
+                .get(*l)
+                .or_else(|| {
+                    (*l == "redis_mode")
+                        .then(|| info.get("server_mode"))
+                        .flatten()
+                })
+                .unwrap_or_else(|| panic!("INFO has no {l}"));
             ((*l).to_owned(), value.clone())
         })
-        .collect()
+        .collect();
+    for optional in ["valkey_version", "valkey_release_stage"] {
+        if let Some(value) = info.get(optional) {
+            labels.insert(optional.to_owned(), value.clone());
+        }
+    }
+    if let Some(zone) = info.get("availability_zone").filter(|z| !z.is_empty()) {
+        labels.insert("availability_zone".to_owned(), zone.clone());
+    }
+    labels
 }
 
 /// The zero-filled `db` label values `db0`..`db15` with `known` values; everything else 0.
@@ -460,7 +480,14 @@ pub(super) fn db_values(known: &[(&str, f64)]) -> BTreeMap<BTreeMap<String, Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn primary_and_replica_report_redis_exporters_families_typed_and_labelled() {
-    let pair = Pair::start();
+    primary_and_replica_report_redis_exporters_families_typed_and_labelled_on(Server::Redis).await;
+}
+
+/// [`primary_and_replica_report_redis_exporters_families_typed_and_labelled`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn primary_and_replica_report_redis_exporters_families_typed_and_labelled_on(
+    server: Server,
+) {
+    let pair = Pair::start_on(server);
     let (primary, replica) = (&pair.primary, &pair.replica);
 
     // Known keys: db0 has 5, 2 of them expiring; db3 has 2, 1 expiring.

@@ -2,8 +2,11 @@ use super::*;
 
 const POPULATED: usize = 100_000;
 
-fn populated() -> Redis {
-    let server = Redis::start(Opts::default());
+fn populated(server: Server) -> Redis {
+    let server = Redis::start(Opts {
+        server,
+        ..Opts::default()
+    });
     server.cli(&["DEBUG", "POPULATE", &POPULATED.to_string(), "key"]);
     assert_eq!(server.cli(&["DBSIZE"]), POPULATED.to_string());
     server
@@ -27,7 +30,7 @@ fn key_sizes(families: &[MetricFamily]) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn key_checks_on_100k_keys_stay_within_the_budget() {
-    let server = populated();
+    let server = populated(Server::Redis);
     let mut settings = settings(&server);
     settings.check_keys = vec!["key:*".to_owned()];
     settings.key_check_budget = KeyBudget {
@@ -77,7 +80,14 @@ async fn key_checks_on_100k_keys_stay_within_the_budget() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn key_counts_single_keys_and_values_within_a_sufficient_budget() {
-    let server = populated();
+    key_counts_single_keys_and_values_within_a_sufficient_budget_on(Server::Redis).await;
+}
+
+/// [`key_counts_single_keys_and_values_within_a_sufficient_budget`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn key_counts_single_keys_and_values_within_a_sufficient_budget_on(
+    server: Server,
+) {
+    let server = populated(server);
     for i in 0..3 {
         server.cli(&["SET", &format!("small:{i}"), "x"]);
     }
@@ -159,7 +169,15 @@ fn custom(metric: &str, command: &[&str], kind: Kind) -> CustomCommand {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn custom_read_only_commands_become_metrics_and_fail_alone() {
-    let server = Redis::start(Opts::default());
+    custom_read_only_commands_become_metrics_and_fail_alone_on(Server::Redis).await;
+}
+
+/// [`custom_read_only_commands_become_metrics_and_fail_alone`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn custom_read_only_commands_become_metrics_and_fail_alone_on(server: Server) {
+    let server = Redis::start(Opts {
+        server,
+        ..Opts::default()
+    });
     server.cli(&["RPUSH", "jobs:pending", "a", "b", "c", "d", "e"]);
     server.cli(&["SET", "plain", "text"]);
 
@@ -570,7 +588,7 @@ async fn full_scan_time(server: &Redis, pattern: &str) -> (Duration, usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_selective_pattern_cut_off_by_time_still_sizes_the_keys_found_so_far() {
     const MATCHING: usize = 200;
-    let server = populated();
+    let server = populated(Server::Redis);
     // q:<i> holds i+1 bytes.
     let mut mset = vec!["MSET".to_owned()];
     for i in 0..MATCHING {

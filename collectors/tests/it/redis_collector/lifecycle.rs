@@ -2,10 +2,16 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn config_renamed_away_is_skipped_without_error_spam() {
+    config_renamed_away_is_skipped_without_error_spam_on(Server::Redis).await;
+}
+
+/// [`config_renamed_away_is_skipped_without_error_spam`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn config_renamed_away_is_skipped_without_error_spam_on(server: Server) {
     let server = Redis::start(Opts {
         args: ["--rename-command", "CONFIG", ""]
             .map(str::to_owned)
             .to_vec(),
+        server,
         ..Opts::default()
     });
     let errors = |server: &Redis| {
@@ -128,7 +134,17 @@ async fn config_renamed_to_another_name_is_used_under_that_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_collector_recovers_after_the_server_is_killed_and_restarted() {
-    let mut server = Redis::start(Opts::default());
+    the_same_collector_recovers_after_the_server_is_killed_and_restarted_on(Server::Redis).await;
+}
+
+/// [`the_same_collector_recovers_after_the_server_is_killed_and_restarted`] on `server` (the `valkey` module runs it on Valkey).
+pub(super) async fn the_same_collector_recovers_after_the_server_is_killed_and_restarted_on(
+    server: Server,
+) {
+    let mut server = Redis::start(Opts {
+        server,
+        ..Opts::default()
+    });
     let collector = build(settings(&server));
     let before = scrape_ok(&collector).await;
     let run_id = |outcome: &Outcome| {

@@ -18,7 +18,7 @@ use fanout_collectors::redis::{
 use fanout_collectors::secret::SecretBytes;
 use fanout_collectors::{CollectError, Collector, Outcome};
 use prometheus::proto::{MetricFamily, MetricType};
-use redis_server::{Opts, Pair, Redis, ServerTls, parse_pairs, resp};
+use redis_server::{Opts, Pair, Redis, Server, ServerTls, parse_pairs, resp};
 use secrecy::SecretString;
 use support::Pki;
 use tokio::time::Instant;
@@ -103,6 +103,7 @@ mod auth;
 mod families;
 mod keys;
 mod lifecycle;
+mod valkey;
 
 use auth::refusals;
 use families::{db_values, instance_labels};
