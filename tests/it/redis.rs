@@ -252,3 +252,55 @@ fn names_types_and_labels_match_redis_exporter_on_the_same_servers() {
         assert!(mismatched.is_empty(), "{role}:\n{}", mismatched.join("\n"));
     }
 }
+
+/// Next to redis_exporter, ours reads one client fewer: both count their own connection, and the
+/// peer also counts ours, which stays open between scrapes, while the peer's connection lives only
+/// for its scrape and is gone when we look. Alone on the server, each reads the same.
+#[test]
+fn connected_clients_differs_from_redis_exporter_only_by_our_kept_connection() {
+    let server = redis_server::Redis::start(redis_server::Opts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let ours = exporter_with(
+        dir.path(),
+        &format!("redis:\n  db:\n    url: {}\n", server.url()),
+    );
+    let peer = Peer::redis(&server.url()).unwrap_or_else(|| {
+        panic!(
+            "{} not found: install the Debian package prometheus-redis-exporter (apt-get install prometheus-redis-exporter), or run scripts/test, which does",
+            support::REDIS_EXPORTER
+        )
+    });
+    let our_clients = || {
+        let text = ours.get("/metrics", &[]).text();
+        value(&text, "redis_connected_clients{target=\"db\"}").expect("our connected_clients")
+    };
+    let peer_clients = || {
+        let text = support::get(peer.address, "/metrics", &[]).text();
+        value(&text, "redis_connected_clients").expect("the peer's connected_clients")
+    };
+    // The server lists a client until it has processed the close: wait for `count` (redis-cli's own
+    // connection included).
+    let wait_for = |count: f64| {
+        let start = std::time::Instant::now();
+        while server.info_number("clients", "connected_clients") != count {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the server still lists {} clients",
+                server.info_number("clients", "connected_clients")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+
+    // Ours: only its own connection (kept from here on).
+    assert_eq!(our_clients(), 1.0);
+    // The peer: its own connection and ours.
+    assert_eq!(peer_clients(), 2.0);
+    // Ours again, once the server has seen the peer's connection close: only its own.
+    wait_for(2.0);
+    assert_eq!(our_clients(), 1.0);
+    // Ours stopped: the peer alone counts only itself, as ours alone did.
+    assert!(ours.terminate().success());
+    wait_for(1.0);
+    assert_eq!(peer_clients(), 1.0);
+}

@@ -100,6 +100,7 @@ fn now() -> f64 {
 // What redis_exporter would report, computed from the live server's INFO (redis-compat.md §2–5)
 
 mod auth;
+mod clients;
 mod families;
 mod keys;
 mod lifecycle;

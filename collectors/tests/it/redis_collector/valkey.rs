@@ -50,3 +50,8 @@ async fn the_same_collector_recovers_after_the_server_is_killed_and_restarted() 
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn connected_clients_is_client_list_with_the_exporters_own_connection() {
+    clients::connected_clients_is_client_list_with_the_exporters_own_connection_on(Server::Valkey)
+        .await;
+}
