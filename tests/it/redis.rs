@@ -5,6 +5,7 @@
 
 use fanout_testkit::exporter as support;
 use fanout_testkit::redis as redis_server;
+use redis_server::Server;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -140,7 +141,12 @@ const COUNTERS_NOT_GAUGES: &[&str] = &[
 
 /// Labels current redis_exporter (1.88, the reference of redis-compat.md) has and Debian's 1.45 does
 /// not: (family, label).
-const NEWER_UPSTREAM_LABELS: &[(&str, &str)] = &[("redis_instance_info", "master_replid")];
+const NEWER_UPSTREAM_LABELS: &[(&str, &str)] = &[
+    ("redis_instance_info", "master_replid"),
+    // On Valkey only.
+    ("redis_instance_info", "valkey_version"),
+    ("redis_instance_info", "valkey_release_stage"),
+];
 
 /// The built exporter on a free port with `yaml` as its config, written to `dir`.
 fn exporter_with(dir: &Path, yaml: &str) -> Exporter {
@@ -153,7 +159,18 @@ fn exporter_with(dir: &Path, yaml: &str) -> Exporter {
 
 #[test]
 fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
-    let pair = redis_server::Pair::start();
+    scrape_cleanly_and_lint(Server::Redis);
+}
+
+#[test]
+fn valkey_primary_and_replica_scrape_cleanly_and_promtool_lints_only_inherited_names() {
+    scrape_cleanly_and_lint(Server::Valkey);
+}
+
+/// A primary and its replica of `server`, both targets of one exporter: up, replicating, no
+/// duplicate or untyped series, and promtool finds only the inherited names' lints.
+fn scrape_cleanly_and_lint(server: Server) {
+    let pair = redis_server::Pair::start_on(server);
     pair.primary.cli(&["SET", "greeting", "hello"]);
     pair.primary.cli(&["GET", "greeting"]);
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +225,20 @@ fn both_servers_scrape_cleanly_and_promtool_lints_only_inherited_names() {
 
 #[test]
 fn names_types_and_labels_match_redis_exporter_on_the_same_servers() {
-    let pair = redis_server::Pair::start();
+    compare_with_redis_exporter(Server::Redis);
+}
+
+/// redis_exporter 1.45 predates Valkey (it reads `redis_mode`, which Valkey calls `server_mode`, so
+/// its `redis_mode` label is empty there, and it maps fewer INFO fields): everything it has, we have.
+#[test]
+fn names_types_and_labels_match_redis_exporter_on_valkey() {
+    compare_with_redis_exporter(Server::Valkey);
+}
+
+/// Debian's redis_exporter and ours on the same primary and on its replica, both of `server`: we
+/// have every family it has, with its label names and type (or the counter type it gets wrong).
+fn compare_with_redis_exporter(server: Server) {
+    let pair = redis_server::Pair::start_on(server);
     pair.primary.cli(&["SET", "greeting", "hello"]);
     pair.primary.cli(&["EXPIRE", "greeting", "600"]);
     pair.primary.cli(&["GET", "greeting"]);
@@ -250,6 +280,20 @@ fn names_types_and_labels_match_redis_exporter_on_the_same_servers() {
             missing.join("\n")
         );
         assert!(mismatched.is_empty(), "{role}:\n{}", mismatched.join("\n"));
+        // The mode under redis_exporter's label name, whether the server calls the field
+        // `redis_mode` (Redis) or `server_mode` (Valkey 8).
+        let mode = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with("redis_instance_info{"))
+                .map(|l| l.contains("redis_mode=\"standalone\""))
+        };
+        assert_eq!(mode(&our_text), Some(true), "{role}: our redis_mode");
+        let peer_reads_it = server.server() == Server::Redis;
+        assert_eq!(
+            mode(&peer_text),
+            Some(peer_reads_it),
+            "{role}: redis_exporter 1.45's redis_mode"
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! The Redis collector against real redis-server processes started by the harness
 //! (support/redis.rs): family sets, types and label sets on a primary and its replica, keyspace,
 //! commandstats and errorstats after known traffic, password and ACL users, TLS, a renamed CONFIG,
-//! restarts, deadlines, key checks under a budget and custom commands.
+//! restarts, deadlines, key checks under a budget and custom commands, `connected_clients` against
+//! `CLIENT LIST`. The tests that depend on the server run on Valkey 8 too (`valkey`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fanout_testkit::families::*;
