@@ -10,7 +10,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use fanout_collectors::{CollectError, Collector, Outcome};
+use fanout_collectors::diagnose::human;
+use fanout_collectors::{CollectError, Collector, ErrorClass, Outcome};
 use futures_util::FutureExt;
 use prometheus::proto::MetricFamily;
 use tokio::sync::Semaphore;
@@ -162,17 +163,28 @@ async fn collect(
         let _permit = limiter
             .acquire()
             .await
-            .map_err(|_| CollectError::Internal("concurrency limiter closed".into()))?;
+            .map_err(|_| CollectError::internal("concurrency limiter closed"))?;
         let _ = started.set(Instant::now());
         AssertUnwindSafe(target.collector.collect(deadline))
             .catch_unwind()
             .await
-            .map_err(|panic| CollectError::Internal(panic_message(&panic)))
+            .map_err(|panic| CollectError::internal(panic_message(&panic)))
     };
     let outcome = match tokio::time::timeout_at(deadline + GRACE, run).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(error)) => Outcome::down(Vec::new(), error),
-        Err(_) => Outcome::down(Vec::new(), CollectError::Timeout(budget)),
+        Err(_) => {
+            let waited = if started.get().is_some() {
+                "the collector did not stop at the deadline"
+            } else {
+                "no concurrency slot came free (global.max_concurrency)"
+            };
+            let error = CollectError::new(
+                ErrorClass::Timeout,
+                format!("no result within {}: {waited}", human(budget)),
+            );
+            Outcome::down(Vec::new(), error)
+        }
     };
     let elapsed = started.get().map_or(Duration::ZERO, |s| s.elapsed());
     let kind = target.collector.kind();
@@ -180,18 +192,19 @@ async fn collect(
         tracing::warn!(
             target_name = %target.name,
             collector = kind.name,
-            class = error.class(),
+            class = error.class().name(),
             %error,
             "target scrape failed"
         );
     }
     let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+    let error = (!errors.is_empty()).then(|| redact(&errors.join("; ")));
     target.record(LastScrape {
         finished: SystemTime::now(),
         duration: elapsed,
         up: outcome.up,
         succeeded: outcome.succeeded(),
-        error: (!errors.is_empty()).then(|| redact(&errors.join("; "))),
+        error,
     });
     Arc::new(Collected {
         up: outcome.up,

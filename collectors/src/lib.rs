@@ -12,6 +12,9 @@
 //!   given inline or as files, errors recorded by key path for the binary to locate.
 //! - [`registry`]: the kinds this build knows, one line each; the binary iterates it.
 //! - [`secret`], [`tls`]: the secret types and the client TLS material every kind uses.
+//! - [`diagnose`]: why a target is down, in its true [`ErrorClass`]: the mapping of I/O and rustls
+//!   errors every kind shares, recognising another protocol on a wrong port, the wording of
+//!   timeouts.
 //! - [`http`]: the HTTP status collector (blackbox_exporter's `http` prober, `probe_*` names).
 //! - [`mysql`]: the MySQL/MariaDB collector (mysqld_exporter's names, custom SQL).
 //! - [`redis`]: the Redis/Valkey collector (redis_exporter's names).
@@ -23,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod diagnose;
 pub mod family;
 pub mod http;
 pub mod mysql;
@@ -30,8 +34,6 @@ pub mod redis;
 pub mod registry;
 pub mod secret;
 pub mod tls;
-
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use prometheus::proto::MetricFamily;
@@ -153,50 +155,145 @@ impl SettingsError {
 /// Boxed source error, for causes the caller never branches on.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Why a target was reported down.
+/// Why a target is down, or why part of a collection failed, as a fixed, low-cardinality word: usable
+/// in a log query, an alert route or a label value. The words are part of the exporter's interface
+/// (the log and the status page show them); add classes, never rename them.
 ///
-/// Messages name the endpoint (host and port, never credentials) and the step that failed, so they can
-/// go to the log as they are.
+/// The class says what an operator should look at first, so each one is only given when the kind
+/// knows it is true: a wrong port and a hung server both end in a deadline for a naive client, but
+/// one is `protocol` (or `refused`) and the other `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    /// Nothing accepts connections there (TCP reset on connect; no socket at a unix path).
+    Refused,
+    /// The host name does not resolve.
+    Dns,
+    /// Connecting failed otherwise (no route, network unreachable, permission denied).
+    Connect,
+    /// TLS failed: the handshake, or the verification of the server's certificate (the message
+    /// says which).
+    Tls,
+    /// The server rejected the credentials (or wants some and none are configured).
+    Auth,
+    /// The port does not speak the kind's protocol (another service listens there), or the server's
+    /// answer could not be read as that protocol.
+    Protocol,
+    /// No answer by the deadline; the message says in which step (connecting, the TLS handshake, the
+    /// server's first answer, the rest of the collection).
+    Timeout,
+    /// The server closed or reset the connection in the middle of an exchange.
+    Closed,
+    /// The server answered, but the account lacks a privilege a part of the collection needs.
+    Denied,
+    /// The server answered a command or statement with an error of its own (busy, loading, too many
+    /// connections, a failing query).
+    Server,
+    /// The target answered, and the answer failed a configured check (status code, body regexp, a
+    /// custom query's expected shape).
+    Check,
+    /// Anything else, including the collector itself failing (a panic).
+    Other,
+}
+
+impl ErrorClass {
+    /// Every class, in declaration order.
+    pub const ALL: [ErrorClass; 12] = [
+        Self::Refused,
+        Self::Dns,
+        Self::Connect,
+        Self::Tls,
+        Self::Auth,
+        Self::Protocol,
+        Self::Timeout,
+        Self::Closed,
+        Self::Denied,
+        Self::Server,
+        Self::Check,
+        Self::Other,
+    ];
+
+    /// The stable short name (`refused`, `dns`, `tls`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Refused => "refused",
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Auth => "auth",
+            Self::Protocol => "protocol",
+            Self::Timeout => "timeout",
+            Self::Closed => "closed",
+            Self::Denied => "denied",
+            Self::Server => "server",
+            Self::Check => "check",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a target was reported down, or why part of its collection failed: a class and a message
+/// that says the cause in words.
+///
+/// The message names the endpoint (host and port, never credentials) and what happened there, so it
+/// can go to the log and the status page as it is. It never quotes what a server sent: a port that
+/// echoes (or a hostile server) would otherwise put our own request, credentials included, into the
+/// message. The error that led to it, when there is one, is kept as the source for debugging; its
+/// text is already part of the message where it helps.
 #[derive(Debug, thiserror::Error)]
-pub enum CollectError {
-    /// Name resolution, TCP connect or the TLS handshake failed.
-    #[error("connecting to {endpoint}: {source}")]
-    Connect {
-        /// `host:port` of the target.
-        endpoint: String,
-        /// The underlying error.
-        #[source]
-        source: BoxError,
-    },
-    /// The deadline passed before the collection finished.
-    #[error("deadline of {0:.3?} exceeded")]
-    Timeout(Duration),
-    /// The target answered but the exchange broke (protocol error, reset, bad framing).
-    #[error("talking to {endpoint}: {source}")]
-    Protocol {
-        /// `host:port` of the target.
-        endpoint: String,
-        /// The underlying error.
-        #[source]
-        source: BoxError,
-    },
-    /// The target answered, and the answer failed a configured check (status code, body regexp, ...).
-    #[error("check failed: {0}")]
-    Check(String),
-    /// The collector itself failed (for example it panicked); reported by the engine.
-    #[error("collector failed: {0}")]
-    Internal(String),
+#[error("{message}")]
+pub struct CollectError {
+    class: ErrorClass,
+    message: String,
+    #[source]
+    source: Option<BoxError>,
 }
 
 impl CollectError {
-    /// A fixed, low-cardinality class, usable as a label value or for alert routing.
-    pub fn class(&self) -> &'static str {
-        match self {
-            Self::Connect { .. } => "connect",
-            Self::Timeout(_) => "timeout",
-            Self::Protocol { .. } => "protocol",
-            Self::Check(_) => "check",
-            Self::Internal(_) => "internal",
+    /// An error of `class` saying `message`.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same error, keeping `source` as its cause.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The target answered and the answer failed a configured check.
+    pub fn check(reason: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Check, reason)
+    }
+
+    /// The collector itself failed.
+    pub fn internal(reason: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Other, reason)
+    }
+
+    /// The class of this error.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// What happened, in words.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error with `context` (`collect.info_schema.tables`, `query.orders`) in front of its
+    /// message: which part of a collection it belongs to.
+    pub fn context(mut self, context: &str) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
     }
 }

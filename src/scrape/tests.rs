@@ -56,7 +56,7 @@ impl Collector for Fake {
                     if *up {
                         Ok(())
                     } else {
-                        Err(CollectError::Check("told to fail".into()))
+                        Err(CollectError::check("told to fail"))
                     }
                 }
                 Behaviour::Conflicting => {
@@ -70,7 +70,10 @@ impl Collector for Fake {
                 Behaviour::Partial => {
                     f.gauge("learned_before_deadline", "Partial.").set(&[], 1.0);
                     tokio::time::sleep_until(deadline).await;
-                    Err(CollectError::Timeout(Duration::ZERO))
+                    Err(CollectError::new(
+                        fanout_collectors::ErrorClass::Timeout,
+                        "told to time out",
+                    ))
                 }
                 Behaviour::UpWithError => {
                     f.gauge("shared_gauge", "Shared.").set(&[], 4.0);
@@ -89,7 +92,7 @@ impl Collector for Fake {
             if let Behaviour::UpWithError = &self.0 {
                 outcome
                     .errors
-                    .push(CollectError::Check("a sub-collector failed".into()));
+                    .push(CollectError::check("a sub-collector failed"));
             }
             outcome
         })

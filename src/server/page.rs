@@ -215,11 +215,7 @@ mod tests {
                 Outcome {
                     families: Vec::new(),
                     up: self.up,
-                    errors: self
-                        .error
-                        .map(|e| CollectError::Check(e.into()))
-                        .into_iter()
-                        .collect(),
+                    errors: self.error.map(CollectError::check).into_iter().collect(),
                 }
             })
         }

@@ -54,7 +54,7 @@ use crate::config::Guard;
 use crate::secret::SecretBytes;
 use crate::tls::TlsVersion;
 
-use crate::{CollectError, Collector, Kind, Outcome};
+use crate::{Collector, Kind, Outcome};
 
 /// The `http` kind.
 pub static KIND: Kind = Kind {
@@ -321,9 +321,8 @@ impl Collector for HttpCollector {
             let result = tokio::time::timeout_at(deadline, probe::run(self, &mut report))
                 .await
                 .unwrap_or_else(|_| {
-                    Err(CollectError::Timeout(
-                        deadline.saturating_duration_since(start),
-                    ))
+                    let budget = deadline.saturating_duration_since(start);
+                    Err(report.timeout(&probe::endpoint(&self.settings.url), budget))
                 });
             report.settle();
             Outcome::from_result(report.families(start.elapsed().as_secs_f64()), result)

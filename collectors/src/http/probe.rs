@@ -25,7 +25,8 @@ use url::{Host, Position, Url};
 use super::HttpCollector;
 use super::report::{Phase, Report, Response, version_name};
 use super::tls::TlsFacts;
-use crate::{BoxError, CollectError};
+use crate::diagnose::{self, Protocol, Sniff, Sniffed, Step};
+use crate::{BoxError, CollectError, ErrorClass};
 
 /// How much body is kept for regexp matching when no `body_size_limit` bounds it.
 const BUFFER_CAP: usize = 16 << 20;
@@ -58,23 +59,20 @@ pub(super) async fn run(c: &HttpCollector, report: &mut Report) -> Result<(), Co
             && let Some(location) = exchange.response.headers().get(LOCATION)
         {
             if report.redirects >= s.max_redirects {
-                return Err(CollectError::Check(format!(
+                return Err(CollectError::check(format!(
                     "stopped after {} redirects (last status {})",
                     report.redirects,
                     status.as_u16()
                 )));
             }
-            hop = hop
-                .redirected(status, location)
-                .map_err(|source| CollectError::Protocol {
-                    endpoint: endpoint.clone(),
-                    source: source.into(),
-                })?;
+            hop = hop.redirected(status, location).map_err(|why| {
+                CollectError::new(ErrorClass::Protocol, format!("{endpoint}: {why}"))
+            })?;
             if let Some(guard) = &s.redirect_guard {
                 let allowed =
                     super::config::destination(hop.url.as_str()).is_ok_and(|d| guard.allows(&d));
                 if !allowed {
-                    return Err(CollectError::Check(format!(
+                    return Err(CollectError::check(format!(
                         "redirect to {} refused: not in the module's allowed_targets",
                         self::endpoint(&hop.url)
                     )));
@@ -84,8 +82,9 @@ pub(super) async fn run(c: &HttpCollector, report: &mut Report) -> Result<(), Co
             continue;
         }
         let version = exchange.response.version();
+        let sniff = exchange.sniff.clone();
         let body = read_body(c, exchange.response.into_body(), report).await;
-        return check(c, report, status, version, body, endpoint);
+        return check(c, report, status, version, body, endpoint, &sniff);
     }
 }
 
@@ -154,6 +153,8 @@ struct Exchange {
     response: hyper::Response<Incoming>,
     _sender: http1::SendRequest<Full<Bytes>>,
     _connection: AbortOnDrop,
+    /// The first bytes of the response, for explaining a body that breaks off.
+    sniff: Sniff,
 }
 
 /// One hop: resolve, connect, TLS, send, read the headers. Records the final-hop facts.
@@ -164,24 +165,22 @@ async fn exchange(
 ) -> Result<Exchange, CollectError> {
     let url = &hop.url;
     let endpoint = endpoint(url);
-    let connect_error = |source: BoxError| CollectError::Connect {
-        endpoint: endpoint.clone(),
-        source,
-    };
-    let protocol_error = |source: BoxError| CollectError::Protocol {
-        endpoint: endpoint.clone(),
-        source,
-    };
     let (host, port) = match (url.host(), url.port_or_known_default()) {
         (Some(host), Some(port)) if matches!(url.scheme(), "http" | "https") => (host, port),
         _ => {
             let scheme = url.scheme();
-            return Err(protocol_error(
-                format!("cannot probe a {scheme} URL, only http and https").into(),
+            return Err(CollectError::new(
+                ErrorClass::Other,
+                format!("cannot probe a {scheme} URL ({endpoint}), only http and https"),
             ));
         }
     };
-    let request = request(c, hop).map_err(protocol_error)?;
+    let request = request(c, hop).map_err(|e| {
+        CollectError::new(
+            ErrorClass::Other,
+            format!("the request to {endpoint} cannot be built: {e}"),
+        )
+    })?;
 
     let resolved = match &host {
         Host::Domain(name) => report.timed(Phase::Resolve, resolve(name, port)).await,
@@ -193,35 +192,56 @@ async fn exchange(
         let chosen = resolved.as_ref().ok().copied();
         report.target_address = Some((report.phase(Phase::Resolve), chosen));
     }
-    let addr = resolved.map_err(|e| connect_error(e.into()))?;
+    let addr = resolved.map_err(|e| {
+        let error = diagnose::io_error(&endpoint, "HTTP", Step::Connect, e, None);
+        match error.class() {
+            ErrorClass::Dns => error,
+            // `resolve` found no address at all.
+            _ => CollectError::new(
+                ErrorClass::Dns,
+                format!("the host of {endpoint} resolves to no address"),
+            ),
+        }
+    })?;
     let tcp = report
         .timed(Phase::Connect, TcpStream::connect(addr))
         .await
-        .map_err(|e| connect_error(e.into()))?;
+        .map_err(|e| diagnose::io_error(&endpoint, "HTTP", Step::Connect, e, None))?;
     // Only latency, never correctness, depends on this.
     let _ = tcp.set_nodelay(true);
+    // The first bytes of the response (above TLS): a port of another service gives itself away.
+    let sniff = Sniff::new();
     let io: Box<dyn Io> = if url.scheme() == "https" {
-        let name = server_name(c, hop, &host).map_err(connect_error)?;
+        let name = server_name(c, hop, &host)
+            .map_err(|e| CollectError::new(ErrorClass::Tls, format!("{endpoint}: {e}")))?;
         let connector = TlsConnector::from(c.tls.clone());
+        // What came instead of a TLS answer says what listens there.
+        let raw = Sniff::new();
         let tls = report
-            .timed(Phase::Tls, connector.connect(name, tcp))
+            .timed(
+                Phase::Tls,
+                connector.connect(name, Sniffed::new(tcp, raw.clone())),
+            )
             .await
-            .map_err(|e| connect_error(e.into()))?;
+            .map_err(|e| diagnose::io_error(&endpoint, "HTTP", Step::Tls, e, Some(&raw)))?;
         report.tls = Some(TlsFacts::of(tls.get_ref().1));
-        Box::new(tls)
+        Box::new(Sniffed::new(tls, sniff.clone()))
     } else {
-        Box::new(tcp)
+        Box::new(Sniffed::new(tcp, sniff.clone()))
     };
 
     report.begin(Phase::Processing);
     let (mut sender, connection) = http1::handshake(TokioIo::new(io))
         .await
-        .map_err(|e| protocol_error(with_causes(&e)))?;
+        .map_err(|e| hyper_error(&endpoint, e, &sniff))?;
     let connection = AbortOnDrop(tokio::spawn(connection).abort_handle());
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| protocol_error(with_causes(&e)))?;
+    let response = match sender.send_request(request).await {
+        Ok(response) => response,
+        Err(e) if e.is_incomplete_message() && !sniff.received() && url.scheme() == "http" => {
+            return Err(hung_up(&endpoint, addr, e).await);
+        }
+        Err(e) => return Err(hyper_error(&endpoint, e, &sniff)),
+    };
     report.settle();
 
     let headers = response.headers();
@@ -240,7 +260,67 @@ async fn exchange(
         response,
         _sender: sender,
         _connection: connection,
+        sniff,
     })
+}
+
+/// How long [`hung_up`] spends finding out what listens on a port.
+const ASK_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The error for a server at `addr` that closed the connection on our request without a word.
+/// Some servers of other protocols do that on purpose (Redis drops a client that sends `Host:`,
+/// as a defence against cross-protocol attacks from browsers), so a second connection asks what
+/// listens there ([`diagnose::listen`]); an HTTP server answers its probe with a status line.
+async fn hung_up(endpoint: &str, addr: SocketAddr, e: hyper::Error) -> CollectError {
+    let heard = diagnose::listen(
+        addr,
+        std::time::Duration::from_millis(100),
+        tokio::time::Instant::now() + ASK_BUDGET,
+    )
+    .await;
+    match heard {
+        diagnose::Heard::Greeting(Some(seen)) | diagnose::Heard::Answer(Some(seen))
+            if seen != Protocol::Http =>
+        {
+            diagnose::mismatch(endpoint, "HTTP", Some(seen)).with_source(e)
+        }
+        _ => CollectError::new(
+            ErrorClass::Closed,
+            format!("{endpoint} closed the connection without answering"),
+        )
+        .with_source(e),
+    }
+}
+
+/// What `e`, from hyper on a connection that received what `sniff` holds, means for `endpoint`:
+/// another protocol's answer (a MySQL greeting, a Redis error reply) is the wrong port, not a
+/// broken HTTP server.
+fn hyper_error(endpoint: &str, e: hyper::Error, sniff: &Sniff) -> CollectError {
+    let seen = sniff.protocol().filter(|p| *p != Protocol::Http);
+    if seen.is_some() || e.is_parse() {
+        return diagnose::mismatch(endpoint, "HTTP", seen).with_source(with_causes(&e));
+    }
+    if e.is_incomplete_message() {
+        let message = if sniff.received() {
+            format!("{endpoint} closed the connection in the middle of its response")
+        } else {
+            format!("{endpoint} closed the connection without answering")
+        };
+        return CollectError::new(ErrorClass::Closed, message).with_source(e);
+    }
+    let io = std::error::Error::source(&e)
+        .and_then(|cause| cause.downcast_ref::<io::Error>())
+        .map(|io| io::Error::new(io.kind(), io.to_string()));
+    if let Some(io) = io {
+        return diagnose::io_error(endpoint, "HTTP", Step::Exchange, io, Some(sniff));
+    }
+    let class = if e.is_closed() || e.is_canceled() {
+        ErrorClass::Closed
+    } else {
+        ErrorClass::Other
+    };
+    let text = with_causes(&e);
+    CollectError::new(class, format!("talking to {endpoint}: {text}")).with_source(text)
 }
 
 /// hyper's own message names only the outer layer ("connection error"); the causes say what happened
@@ -400,26 +480,36 @@ fn check(
     version: Version,
     body: BodyEnd,
     endpoint: String,
+    sniff: &Sniff,
 ) -> Result<(), CollectError> {
     let s = &c.settings;
-    let fail = |reason: String| Err(CollectError::Check(reason));
+    let fail = |reason: String| Err(CollectError::check(reason));
     let code = status.as_u16();
-    if s.valid_status_codes.is_empty() {
-        if !status.is_success() {
-            return fail(format!("status code {code} is not 2xx"));
+    let refused = if s.valid_status_codes.is_empty() {
+        (!status.is_success()).then(|| format!("status code {code} is not 2xx"))
+    } else {
+        (!s.valid_status_codes.contains(&code))
+            .then(|| format!("status code {code} is not in valid_status_codes"))
+    };
+    if let Some(reason) = refused {
+        // 401 is the server asking for (other) credentials: worth its own class.
+        if code == 401 {
+            let why = if c.auth.is_some() {
+                "the server rejected the configured credentials"
+            } else {
+                "the server wants credentials, and none are configured"
+            };
+            return Err(CollectError::new(
+                ErrorClass::Auth,
+                format!("{reason}: {why}"),
+            ));
         }
-    } else if !s.valid_status_codes.contains(&code) {
-        return fail(format!("status code {code} is not in valid_status_codes"));
+        return fail(reason);
     }
     let body = match body {
         BodyEnd::Complete(body) => body,
         BodyEnd::TooLarge(reason) => return fail(reason),
-        BodyEnd::Broken(e) => {
-            return Err(CollectError::Protocol {
-                endpoint,
-                source: with_causes(&e),
-            });
-        }
+        BodyEnd::Broken(e) => return Err(hyper_error(&endpoint, e, sniff)),
     };
     if c.buffer_body {
         // Go matches bytes; invalid UTF-8 becomes U+FFFD here, which only matters to patterns

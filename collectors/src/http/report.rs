@@ -8,7 +8,7 @@ use prometheus::proto::MetricFamily;
 use tokio::time::Instant;
 
 use super::tls::TlsFacts;
-use crate::Families;
+use crate::{CollectError, ErrorClass, Families};
 
 /// Phases of `probe_http_duration_seconds`, in blackbox's order.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +68,37 @@ impl Report {
         let out = step.await;
         self.settle();
         out
+    }
+
+    /// The timeout of a probe cut off by its deadline, worded by the phase it was in. The endpoint
+    /// is the configured one: the phase may belong to a later hop of a redirect.
+    pub(super) fn timeout(&self, endpoint: &str, budget: std::time::Duration) -> CollectError {
+        use crate::diagnose::{Stage, human, timeout};
+        let hop = if self.redirects > 0 {
+            format!("{endpoint} (after {} redirects)", self.redirects)
+        } else {
+            endpoint.to_owned()
+        };
+        match self.pending.map(|(phase, _)| phase) {
+            Some(Phase::Resolve) => timeout(Stage::Resolving, &hop, budget),
+            Some(Phase::Connect) => timeout(Stage::Connecting, &hop, budget),
+            Some(Phase::Tls) => timeout(Stage::Tls, &hop, budget),
+            Some(Phase::Processing) => CollectError::new(
+                ErrorClass::Timeout,
+                format!(
+                    "connected to {hop}, but no response came within {}",
+                    human(budget)
+                ),
+            ),
+            Some(Phase::Transfer) => CollectError::new(
+                ErrorClass::Timeout,
+                format!(
+                    "{hop} answered, but the body had not all arrived within {}",
+                    human(budget)
+                ),
+            ),
+            None => timeout(Stage::Rest, &hop, budget),
+        }
     }
 
     pub(super) fn phase(&self, phase: Phase) -> f64 {

@@ -32,10 +32,22 @@ use super::{
     Flavor, MysqlSettings, QuerySettings, Rows, Scraper, ServerInfo, Shared, collector_metrics,
     custom, scrapers,
 };
-use crate::{CollectError, Families, Outcome, SettingsError};
+use crate::diagnose::{self, Heard, Protocol, Stage};
+use crate::{CollectError, ErrorClass, Families, Outcome, SettingsError};
 
 /// Extra time a statement may take past its server-side limit before the connection is given up.
 const STATEMENT_GRACE: Duration = Duration::from_secs(2);
+
+/// Longest wait for the login before a second connection asks what listens on the port (see
+/// [`Pool::connect`]). A MySQL server greets a client within milliseconds of the TCP connect.
+const PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long that second connection waits for a greeting before it sends a probe.
+const GREETING_WAIT: Duration = Duration::from_millis(250);
+
+/// How long past the deadline a scrape still waits for its connect step to report: that step ends at
+/// the deadline itself and knows which part of connecting hung, which the bare deadline does not.
+const CONNECT_REPORT_SLACK: Duration = Duration::from_millis(20);
 
 /// Error numbers after which the connection is still sound: the server refused or aborted one
 /// statement and answered normally.
@@ -58,6 +70,24 @@ mod code {
     pub const MARIADB_STATEMENT_TIME: u16 = 1969;
     /// Unknown system variable (a `SET` the server does not support).
     pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    /// Too many connections.
+    pub const TOO_MANY_CONNECTIONS: u16 = 1040;
+    /// Access denied for a user (wrong password, unknown user).
+    pub const ACCESS_DENIED: u16 = 1045;
+    /// The host is blocked after too many interrupted connections.
+    pub const HOST_BLOCKED: u16 = 1129;
+    /// The host may not connect at all.
+    pub const HOST_NOT_ALLOWED: u16 = 1130;
+    /// The account reached its `max_user_connections`.
+    pub const USER_LIMIT_REACHED: u16 = 1203;
+    /// The server wants an authentication method the client does not offer.
+    pub const AUTH_MODE_NOT_SUPPORTED: u16 = 1251;
+    /// The password has expired (MySQL 5.7+, MariaDB).
+    pub const PASSWORD_EXPIRED: u16 = 1862;
+    /// The account is locked (MySQL).
+    pub const ACCOUNT_LOCKED: u16 = 3118;
+    /// The server allows only encrypted connections (MySQL's `require_secure_transport`).
+    pub const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 }
 
 /// The connections of one target.
@@ -66,6 +96,8 @@ pub(super) struct Pool {
     options: MySqlConnectOptions,
     /// `host:port` or the socket path, for messages.
     endpoint: String,
+    /// Where the server is, for asking a silent port what listens there.
+    address: super::Address,
     slots: Arc<Semaphore>,
     max: u32,
     idle: Mutex<Vec<Idle>>,
@@ -141,6 +173,7 @@ impl Pool {
         Ok(Self {
             options,
             endpoint: settings.address.to_string(),
+            address: settings.address.clone(),
             slots: Arc::new(Semaphore::new(settings.max_connections as usize)),
             max: settings.max_connections,
             idle: Mutex::new(Vec::new()),
@@ -166,17 +199,151 @@ impl Pool {
         }
     }
 
-    fn connect_error(&self, e: sqlx::Error) -> CollectError {
-        CollectError::Connect {
-            endpoint: self.endpoint.clone(),
-            source: Box::new(e),
-        }
+    /// What `e`, from sqlx at `step`, means for this target, in its true class.
+    fn error(&self, e: sqlx::Error, step: diagnose::Step) -> CollectError {
+        let endpoint = &self.endpoint;
+        let e = match e {
+            sqlx::Error::Io(io) => return diagnose::io_error(endpoint, "MySQL", step, io, None),
+            other => other,
+        };
+        let (class, message) = match &e {
+            sqlx::Error::Tls(source) => {
+                if let Some(tls) = source.downcast_ref::<rustls::Error>() {
+                    return diagnose::tls_error(endpoint, tls, None).with_source(e);
+                }
+                (
+                    ErrorClass::Tls,
+                    format!("TLS with {endpoint} failed: {source}"),
+                )
+            }
+            sqlx::Error::Database(d) => {
+                let number = error_number(&e).unwrap_or_default();
+                let text = d.message();
+                match number {
+                    code::ACCESS_DENIED => (
+                        ErrorClass::Auth,
+                        format!(
+                            "{endpoint} rejected the login (wrong password or unknown user?): {text}"
+                        ),
+                    ),
+                    code::DB_ACCESS_DENIED
+                    | code::HOST_NOT_ALLOWED
+                    | code::AUTH_MODE_NOT_SUPPORTED
+                    | code::PASSWORD_EXPIRED
+                    | code::ACCOUNT_LOCKED => (
+                        ErrorClass::Auth,
+                        format!("{endpoint} rejected the login: {text}"),
+                    ),
+                    code::SECURE_TRANSPORT_REQUIRED => (
+                        ErrorClass::Tls,
+                        format!(
+                            "{endpoint} accepts only TLS connections (add a tls section): {text}"
+                        ),
+                    ),
+                    code::TOO_MANY_CONNECTIONS | code::USER_LIMIT_REACHED | code::HOST_BLOCKED => (
+                        ErrorClass::Server,
+                        format!("{endpoint} refused a new connection: {text}"),
+                    ),
+                    _ if is_denied(&e) => (
+                        ErrorClass::Denied,
+                        format!("{endpoint}: missing privilege: {text}"),
+                    ),
+                    _ => (
+                        ErrorClass::Server,
+                        format!("{endpoint} answered with an error: {text}"),
+                    ),
+                }
+            }
+            sqlx::Error::Protocol(text) => (
+                ErrorClass::Protocol,
+                format!("{endpoint} does not speak MySQL as expected: {text}"),
+            ),
+            other => (ErrorClass::Other, format!("talking to {endpoint}: {other}")),
+        };
+        CollectError::new(class, message).with_source(e)
     }
 
-    fn protocol_error(&self, e: sqlx::Error) -> CollectError {
-        CollectError::Protocol {
-            endpoint: self.endpoint.clone(),
-            source: Box::new(e),
+    /// A new, logged-in connection by `deadline`.
+    ///
+    /// A MySQL server greets every client as soon as it connects; one that has not logged us in
+    /// after [`PATIENCE`] (or half the budget) is asked what it is on a second connection
+    /// ([`diagnose::listen`]), so that a silent port says whether it connects at all, belongs to
+    /// another service (Redis answers the probe with `+PONG`, an HTTP server with a 400) or to a
+    /// server that accepts and never answers. Another service ends the attempt at once; otherwise
+    /// the login keeps its whole budget and the finding words the timeout. The second connection
+    /// costs a stuck server one connection above `max_connections` and one aborted connect, only
+    /// while the scrape's own login is already stuck.
+    async fn connect(
+        &self,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<MySqlConnection, CollectError> {
+        let endpoint = &self.endpoint;
+        // Not timed out here: the deadline ends the listening below, and the login after it.
+        let login = self.options.connect();
+        tokio::pin!(login);
+        let heard = match &self.address {
+            super::Address::Tcp { host, port } => {
+                let patience = PATIENCE.min(budget / 2);
+                let listening = async {
+                    tokio::time::sleep(patience).await;
+                    diagnose::listen((host.as_str(), *port), GREETING_WAIT, deadline).await
+                };
+                tokio::select! {
+                    biased;
+                    done = &mut login => return self.logged_in(Ok(done), None, budget),
+                    heard = listening => Some(heard),
+                }
+            }
+            super::Address::Unix(_) => None,
+        };
+        match heard {
+            Some(Heard::Greeting(seen) | Heard::Answer(seen)) if seen != Some(Protocol::Mysql) => {
+                tracing::debug!(endpoint = %endpoint, "the port does not speak MySQL; not waiting for the login");
+                return Err(diagnose::mismatch(endpoint, "MySQL", seen));
+            }
+            _ => {}
+        }
+        let done = timeout_at(deadline, login).await;
+        self.logged_in(done, heard, budget)
+    }
+
+    /// The login's result, its timeout worded by what [`diagnose::listen`] heard meanwhile.
+    fn logged_in(
+        &self,
+        done: Result<Result<MySqlConnection, sqlx::Error>, tokio::time::error::Elapsed>,
+        heard: Option<Heard>,
+        budget: Duration,
+    ) -> Result<MySqlConnection, CollectError> {
+        let endpoint = &self.endpoint;
+        match done {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(self.error(e, diagnose::Step::Connect)),
+            Err(_) => Err(match heard {
+                Some(Heard::NoConnection) => diagnose::timeout(Stage::Connecting, endpoint, budget),
+                Some(Heard::Silence) => CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "connected to {endpoint}, but the server did not answer within {} (no MySQL greeting)",
+                        diagnose::human(budget)
+                    ),
+                ),
+                Some(Heard::Greeting(_) | Heard::Answer(_)) => CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "{endpoint} greets as MySQL, but the login did not finish within {}",
+                        diagnose::human(budget)
+                    ),
+                ),
+                // A unix socket, or a budget too short to ask.
+                None => CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "the login to {endpoint} did not finish within {}",
+                        diagnose::human(budget)
+                    ),
+                ),
+            }),
         }
     }
 
@@ -190,11 +357,19 @@ impl Pool {
         let slot = match timeout_at(deadline, Arc::clone(&self.slots).acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             // The semaphore is never closed.
-            Ok(Err(_)) => return Err(CollectError::Internal("connection slots closed".into())),
+            Ok(Err(_)) => return Err(CollectError::internal("connection slots closed")),
             Err(_) => {
                 // The server may be fine: earlier statements still hold every slot.
                 tracing::warn!(endpoint = %self.endpoint, max_connections = self.max, "all connection slots stayed busy until the deadline");
-                return Err(CollectError::Timeout(budget));
+                return Err(CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "all {} connections to {} stayed busy with earlier statements for {}",
+                        self.max,
+                        self.endpoint,
+                        diagnose::human(budget)
+                    ),
+                ));
             }
         };
         self.connection(slot, settings, deadline, budget).await
@@ -245,18 +420,32 @@ impl Pool {
                 Ok(Err(e)) => {
                     tracing::debug!(endpoint = %self.endpoint, error = %e, "idle connection is gone; reconnecting")
                 }
-                Err(_) => return Err(CollectError::Timeout(budget)),
+                Err(_) => {
+                    return Err(CollectError::new(
+                        ErrorClass::Timeout,
+                        format!(
+                            "the kept connection to {} did not answer a ping within {}",
+                            self.endpoint,
+                            diagnose::human(budget)
+                        ),
+                    ));
+                }
             }
         }
-        let mut conn = match timeout_at(deadline, self.options.connect()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(self.connect_error(e)),
-            Err(_) => return Err(CollectError::Timeout(budget)),
-        };
+        let mut conn = self.connect(deadline, budget).await?;
         let (server, id) = match timeout_at(deadline, prepare_session(&mut conn, settings)).await {
             Ok(Ok(found)) => found,
-            Ok(Err(e)) => return Err(self.connect_error(e)),
-            Err(_) => return Err(CollectError::Timeout(budget)),
+            Ok(Err(e)) => return Err(self.error(e, diagnose::Step::Exchange)),
+            Err(_) => {
+                return Err(CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "logged in to {}, but the server did not answer the session setup within {}",
+                        self.endpoint,
+                        diagnose::human(budget)
+                    ),
+                ));
+            }
         };
         locked(&self.open).insert(id);
         let id = OpenId {
@@ -415,7 +604,12 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
         budget,
         Arc::clone(&progress),
     ));
-    let finished = timeout_at(deadline, task).await;
+    tokio::pin!(task);
+    let mut finished = timeout_at(deadline, &mut task).await;
+    if finished.is_err() && locked(&progress).up.is_none() {
+        // Still connecting: that step times out at the deadline too, and says which part hung.
+        finished = timeout_at(deadline + CONNECT_REPORT_SLACK, &mut task).await;
+    }
     let mut p = locked(&progress);
     p.abandoned = true;
     let mut progress = std::mem::take(&mut *p);
@@ -426,7 +620,7 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
             for name in &progress.pending {
                 collector_metrics(&mut progress.families, name, Some(false), Duration::ZERO);
             }
-            progress.errors.push(CollectError::Internal(format!(
+            progress.errors.push(CollectError::internal(format!(
                 "scrape task failed: {join}"
             )));
         }
@@ -435,7 +629,9 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
             for name in &progress.pending {
                 collector_metrics(&mut progress.families, name, Some(false), Duration::ZERO);
             }
-            progress.errors.push(CollectError::Timeout(budget));
+            progress
+                .errors
+                .push(unfinished(&shared.pool.endpoint, &progress, budget));
         }
     }
     let mut families = progress.families.finish();
@@ -445,6 +641,37 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
         up: progress.up == Some(true),
         errors: progress.errors,
     }
+}
+
+/// The timeout of a scrape cut off by its deadline, naming what was left: the steps still pending
+/// once connected, or the connect step when it never reported.
+fn unfinished(endpoint: &str, progress: &Progress, budget: Duration) -> CollectError {
+    if progress.up != Some(true) {
+        return CollectError::new(
+            ErrorClass::Timeout,
+            format!(
+                "connecting to {endpoint} did not finish within {}",
+                diagnose::human(budget)
+            ),
+        );
+    }
+    let mut pending: Vec<&str> = progress
+        .pending
+        .iter()
+        .map(String::as_str)
+        .take(5)
+        .collect();
+    if progress.pending.len() > pending.len() {
+        pending.push("...");
+    }
+    CollectError::new(
+        ErrorClass::Timeout,
+        format!(
+            "{endpoint} answered, but {} did not finish within {}",
+            pending.join(", "),
+            diagnose::human(budget)
+        ),
+    )
 }
 
 /// `collector` label values of the steps a scrape runs, in order.
@@ -471,11 +698,14 @@ async fn run_statement(pool: &Pool, conn: &mut MySqlConnection, sql: &str, cap: 
     match timeout_at(cap, query(conn, sql)).await {
         Ok(Ok(rows)) => Step::Rows(rows),
         Ok(Err(e)) if e.as_database_error().is_some() => Step::Refused(e),
-        Ok(Err(e)) => Step::Broken(pool.protocol_error(e)),
-        Err(_) => Step::Broken(CollectError::Protocol {
-            endpoint: pool.endpoint.clone(),
-            source: "statement outlived its server-side limit".into(),
-        }),
+        Ok(Err(e)) => Step::Broken(pool.error(e, diagnose::Step::Exchange)),
+        Err(_) => Step::Broken(CollectError::new(
+            ErrorClass::Timeout,
+            format!(
+                "a statement on {} ran well past its server-side limit; the connection is closed",
+                pool.endpoint
+            ),
+        )),
     }
 }
 
@@ -646,12 +876,15 @@ async fn run_scraper(
             finish(progress, &label, Some(true), started, None);
         }
         Step::Refused(e) => {
-            let why = if is_denied(&e) {
-                format!("{label}: missing privilege: {e}")
+            let (class, why) = if is_denied(&e) {
+                (
+                    ErrorClass::Denied,
+                    format!("{label}: missing privilege: {e}"),
+                )
             } else {
-                format!("{label}: {e}")
+                (ErrorClass::Server, format!("{label}: {e}"))
             };
-            fail(progress, pool, &label, started, why);
+            fail(progress, pool, &label, started, class, why);
         }
         Step::Broken(e) => {
             finish(progress, &label, Some(false), started, None);
@@ -671,11 +904,15 @@ fn cap(limit: Duration) -> Instant {
 }
 
 /// Record a step that failed while its connection stayed sound, with `why` as its error.
-fn fail(progress: &Mutex<Progress>, pool: &Pool, label: &str, started: Instant, why: String) {
-    let error = CollectError::Protocol {
-        endpoint: pool.endpoint.clone(),
-        source: why.into(),
-    };
+fn fail(
+    progress: &Mutex<Progress>,
+    pool: &Pool,
+    label: &str,
+    started: Instant,
+    class: ErrorClass,
+    why: String,
+) {
+    let error = CollectError::new(class, format!("{}: {why}", pool.endpoint));
     finish(progress, label, Some(false), started, Some(error));
 }
 
@@ -796,17 +1033,32 @@ async fn run_query(
                     }
                     finish_with(progress, &label, started, families);
                 }
-                Err(why) => fail(progress, pool, &label, started, format!("{label}: {why}")),
+                Err(why) => fail(
+                    progress,
+                    pool,
+                    &label,
+                    started,
+                    ErrorClass::Check,
+                    format!("{label}: {why}"),
+                ),
             }
             Ok(())
         }
         Step::Refused(e) => {
-            let why = if is_time_limit(&e) {
-                format!("{label}: stopped by the server after {limit:?}")
+            let (class, why) = if is_time_limit(&e) {
+                (
+                    ErrorClass::Timeout,
+                    format!("{label}: stopped by the server after {limit:?}"),
+                )
+            } else if is_denied(&e) {
+                (
+                    ErrorClass::Denied,
+                    format!("{label}: missing privilege: {e}"),
+                )
             } else {
-                format!("{label}: {e}")
+                (ErrorClass::Server, format!("{label}: {e}"))
             };
-            fail(progress, pool, &label, started, why);
+            fail(progress, pool, &label, started, class, why);
             Ok(())
         }
         Step::Broken(e) => {

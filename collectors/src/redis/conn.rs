@@ -23,7 +23,8 @@ use super::info::{self, Info, LatencyEvent};
 use super::reply::{integer, is_permanent_refusal, is_refusal, text};
 use super::transport::{Allowance, Transport};
 use super::{RedisAddress, RedisSettings, keys};
-use crate::{CollectError, Families, Outcome, SettingsError};
+use crate::diagnose::{self, Protocol, Sniff, Stage};
+use crate::{CollectError, ErrorClass, Families, Outcome, SettingsError};
 
 /// `CONFIG GET` parameters the `redis_config_*` families and the keyspace zero-fill need.
 const CONFIG_PARAMETERS: [&str; 6] = [
@@ -63,6 +64,8 @@ pub(super) struct Cached {
     allowance: Allowance,
     /// Commands the server refused for good on this connection, by name, and when.
     refused: BTreeMap<&'static str, std::time::Instant>,
+    /// The first bytes the connection received: a port of another service gives itself away there.
+    sniff: Sniff,
 }
 
 impl Cached {
@@ -118,17 +121,15 @@ impl Target {
         })
     }
 
-    fn connect_error(&self, e: impl Into<crate::BoxError>) -> CollectError {
-        CollectError::Connect {
-            endpoint: self.endpoint.clone(),
-            source: e.into(),
-        }
-    }
-
-    fn protocol_error(&self, e: impl Into<crate::BoxError>) -> CollectError {
-        CollectError::Protocol {
-            endpoint: self.endpoint.clone(),
-            source: e.into(),
+    /// The timeout of an exchange on a connection that received what `sniff` holds: another
+    /// protocol's greeting is the wrong port; nothing at all is a server that does not answer.
+    fn silent(&self, sniff: &Sniff, budget: Duration) -> CollectError {
+        match sniff.protocol() {
+            Some(seen) if seen != Protocol::Redis => {
+                diagnose::mismatch(&self.endpoint, "Redis", Some(seen))
+            }
+            _ if sniff.received() => diagnose::timeout(Stage::Rest, &self.endpoint, budget),
+            _ => diagnose::timeout(Stage::Answer, &self.endpoint, budget),
         }
     }
 
@@ -140,7 +141,16 @@ impl Target {
     ) -> Result<Cached, CollectError> {
         let mut kept = match timeout_at(deadline, self.cached.lock()).await {
             Ok(guard) => guard,
-            Err(_) => return Err(CollectError::Timeout(budget)),
+            Err(_) => {
+                return Err(CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "another scrape was still connecting to {} after {}",
+                        self.endpoint,
+                        diagnose::human(budget)
+                    ),
+                ));
+            }
         };
         if let Some(cached) = kept.as_ref() {
             return Ok(cached.clone());
@@ -149,21 +159,20 @@ impl Target {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(remaining))
             .set_response_timeout(Some(remaining));
-        let (stream, allowance) = match timeout_at(deadline, self.transport.open()).await {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(e)) => return Err(self.connect_error(e)),
-            Err(_) => return Err(CollectError::Timeout(budget)),
-        };
+        let opened = self
+            .transport
+            .open(&self.endpoint, deadline, budget)
+            .await?;
+        let sniff = opened.sniff;
         let (conn, driver) = match timeout_at(
             deadline,
-            MultiplexedConnection::new_with_config(&self.redis_info, stream, config),
+            MultiplexedConnection::new_with_config(&self.redis_info, opened.stream, config),
         )
         .await
         {
             Ok(Ok(made)) => made,
-            Ok(Err(e)) if e.is_timeout() => return Err(CollectError::Timeout(budget)),
-            Ok(Err(e)) => return Err(self.connect_error(e)),
-            Err(_) => return Err(CollectError::Timeout(budget)),
+            Ok(Err(e)) => return Err(redis_error(&self.endpoint, e, Some(&sniff), budget)),
+            Err(_) => return Err(self.silent(&sniff, budget)),
         };
         // The task that reads and writes the stream; it ends when every handle to the connection
         // is dropped or the stream fails.
@@ -171,8 +180,9 @@ impl Target {
         let cached = Cached {
             conn,
             id: self.generation.fetch_add(1, Ordering::Relaxed),
-            allowance,
+            allowance: opened.allowance,
             refused: BTreeMap::new(),
+            sniff,
         };
         *kept = Some(cached.clone());
         Ok(cached)
@@ -194,9 +204,10 @@ impl Target {
         command: &'static str,
         error: redis::RedisError,
         errors: &mut Vec<CollectError>,
+        budget: Duration,
     ) {
         if !is_permanent_refusal(&error) {
-            errors.push(self.protocol_error(error));
+            errors.push(redis_error(&self.endpoint, error, None, budget));
             return;
         }
         let mut kept = self.cached.lock().await;
@@ -225,32 +236,80 @@ fn tls_config(tls: Option<&super::RedisTls>) -> Result<Arc<rustls::ClientConfig>
     Ok(Arc::new(config))
 }
 
+/// What `e`, from the redis crate on a connection that received what `sniff` holds, means for the
+/// target at `endpoint`, in its true class.
+pub(super) fn redis_error(
+    endpoint: &str,
+    e: redis::RedisError,
+    sniff: Option<&Sniff>,
+    budget: Duration,
+) -> CollectError {
+    use redis::{ErrorKind as K, ServerErrorKind as S};
+    // Whatever the crate made of it, a MySQL greeting or an HTTP status line means the wrong port.
+    if let Some(seen) = sniff
+        .and_then(Sniff::protocol)
+        .filter(|p| *p != Protocol::Redis)
+    {
+        return diagnose::mismatch(endpoint, "Redis", Some(seen)).with_source(e);
+    }
+    if e.is_timeout() {
+        let stage = match sniff {
+            Some(s) if !s.received() => Stage::Answer,
+            _ => Stage::Rest,
+        };
+        return diagnose::timeout(stage, endpoint, budget).with_source(e);
+    }
+    let (class, message) = match (e.code(), e.kind()) {
+        (Some("WRONGPASS"), _) | (_, K::AuthenticationFailed) => (
+            ErrorClass::Auth,
+            format!("{endpoint} rejected the credentials: {e}"),
+        ),
+        (Some("NOAUTH"), _) => (
+            ErrorClass::Auth,
+            format!("{endpoint} requires a password, and none is configured: {e}"),
+        ),
+        (_, K::Server(S::NoPerm)) => (
+            ErrorClass::Denied,
+            format!("{endpoint}: the user lacks a permission: {e}"),
+        ),
+        // The parser's message can quote the bytes it choked on; the class says enough.
+        (_, K::Parse) => {
+            return diagnose::mismatch(endpoint, "Redis", None).with_source(e);
+        }
+        (_, K::Io) if e.is_connection_dropped() => (
+            ErrorClass::Closed,
+            format!("{endpoint} closed the connection: {e}"),
+        ),
+        (_, K::Server(_) | K::Extension) => (
+            ErrorClass::Server,
+            format!("{endpoint} answered with an error: {e}"),
+        ),
+        _ => (ErrorClass::Other, format!("talking to {endpoint}: {e}")),
+    };
+    CollectError::new(class, message).with_source(e)
+}
+
 /// What ended a scrape with the target down, and whether the kept connection must go.
 struct Down {
     error: CollectError,
     broken: bool,
 }
 
-impl Down {
+impl Target {
     /// The deadline passed mid-exchange: the connection may be mid-reply.
-    fn timeout(budget: Duration) -> Self {
-        Self {
-            error: CollectError::Timeout(budget),
+    fn timeout(&self, cached: &Cached, budget: Duration) -> Down {
+        Down {
+            error: self.silent(&cached.sniff, budget),
             broken: true,
         }
     }
-}
 
-impl Target {
     /// A failed command that ends the scrape: a server refusal keeps the connection, anything else
     /// (I/O, timeout, a dropped connection) drops it.
-    fn down(&self, e: redis::RedisError, budget: Duration) -> Down {
-        if e.is_timeout() {
-            return Down::timeout(budget);
-        }
+    fn down(&self, cached: &Cached, e: redis::RedisError, budget: Duration) -> Down {
         Down {
-            broken: !is_refusal(&e),
-            error: self.protocol_error(e),
+            broken: e.is_timeout() || !is_refusal(&e),
+            error: redis_error(&self.endpoint, e, Some(&cached.sniff), budget),
         }
     }
 }
@@ -336,8 +395,8 @@ async fn scrape(
     let replies: Vec<redis::RedisResult<redis::Value>> =
         timeout_at(deadline, pipe.query_async(&mut conn))
             .await
-            .map_err(|_| Down::timeout(budget))?
-            .map_err(|e| target.down(e, budget))?;
+            .map_err(|_| target.timeout(cached, budget))?
+            .map_err(|e| target.down(cached, e, budget))?;
     let mut replies = replies.into_iter();
 
     // INFO ALL, or plain INFO on servers that refuse ALL (then again from the next scrape on).
@@ -345,18 +404,26 @@ async fn scrape(
         Some(Ok(value)) => value,
         Some(Err(e)) if info_all && is_permanent_refusal(&e) => {
             let mut ignored = Vec::new();
-            target.refused(cached.id, "info all", e, &mut ignored).await;
+            target
+                .refused(cached.id, "info all", e, &mut ignored, budget)
+                .await;
             timeout_at(deadline, redis::cmd("INFO").query_async(&mut conn))
                 .await
-                .map_err(|_| Down::timeout(budget))?
-                .map_err(|e| target.down(e, budget))?
+                .map_err(|_| target.timeout(cached, budget))?
+                .map_err(|e| target.down(cached, e, budget))?
         }
-        Some(Err(e)) => return Err(target.down(e, budget)),
+        Some(Err(e)) => return Err(target.down(cached, e, budget)),
         None => redis::Value::Nil,
     };
     let Some(info) = text(&info).map(|t| Info::parse(&t)) else {
         return Err(Down {
-            error: target.protocol_error("INFO did not return text"),
+            error: CollectError::new(
+                ErrorClass::Protocol,
+                format!(
+                    "{} answered INFO with something other than text",
+                    target.endpoint
+                ),
+            ),
             broken: false,
         });
     };
@@ -366,7 +433,7 @@ async fn scrape(
         for _ in CONFIG_PARAMETERS {
             match replies.next() {
                 Some(Ok(value)) => config_pairs.extend(pairs(&value)),
-                Some(Err(e)) => target.refused(cached.id, "config", e, errors).await,
+                Some(Err(e)) => target.refused(cached.id, "config", e, errors, budget).await,
                 None => {}
             }
         }
@@ -393,7 +460,11 @@ async fn scrape(
     if latency {
         match replies.next() {
             Some(Ok(value)) => info::latency_families(&latency_events(&value), out),
-            Some(Err(e)) => target.refused(cached.id, "latency", e, errors).await,
+            Some(Err(e)) => {
+                target
+                    .refused(cached.id, "latency", e, errors, budget)
+                    .await
+            }
             None => {}
         }
     }
@@ -404,7 +475,9 @@ async fn scrape(
                 info::slowlog_families(length, slowlog_last(&last), out);
             }
             (Some(Err(e)), _) | (_, Some(Err(e))) => {
-                target.refused(cached.id, "slowlog", e, errors).await;
+                target
+                    .refused(cached.id, "slowlog", e, errors, budget)
+                    .await;
             }
             _ => {}
         }
@@ -425,10 +498,21 @@ async fn scrape(
                     info::cluster_families(&t, out);
                 }
             }
-            Ok(Err(e)) => target.refused(cached.id, "cluster info", e, errors).await,
+            Ok(Err(e)) => {
+                target
+                    .refused(cached.id, "cluster info", e, errors, budget)
+                    .await
+            }
             Err(_) => {
                 sound = false;
-                errors.push(CollectError::Timeout(budget));
+                errors.push(CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "{} answered, but not CLUSTER INFO within {}",
+                        target.endpoint,
+                        diagnose::human(budget)
+                    ),
+                ));
             }
         }
     }
@@ -446,13 +530,13 @@ async fn scrape(
     if report
         .errors
         .iter()
-        .any(|e| matches!(e, CollectError::Timeout(_)))
+        .any(|e| e.class() == ErrorClass::Timeout)
     {
         sound = false;
     }
     errors.extend(report.errors);
     for (command, e) in report.refused {
-        target.refused(cached.id, command, e, errors).await;
+        target.refused(cached.id, command, e, errors, budget).await;
     }
     Ok(sound)
 }

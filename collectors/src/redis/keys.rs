@@ -24,7 +24,7 @@ use super::info::is_builtin;
 use super::reply::{integer, is_permanent_refusal, is_refusal, number, text};
 use super::{MetricType, RedisSettings};
 use crate::family::is_valid_metric_name;
-use crate::{CollectError, Families, SettingsError};
+use crate::{CollectError, ErrorClass, Families, SettingsError};
 
 /// Commands a custom metric may run: read-only, answering with a number.
 const READ_ONLY: &[&str] = &[
@@ -156,10 +156,7 @@ pub(super) async fn collect(
     out: &mut Families,
 ) -> Report {
     let mut report = Report::default();
-    let error = |e: redis::RedisError| CollectError::Protocol {
-        endpoint: endpoint.to_owned(),
-        source: Box::new(e),
-    };
+    let error = |e: redis::RedisError| super::conn::redis_error(endpoint, e, None, budget);
 
     for c in &settings.commands {
         // `validate` made sure every command has a name.
@@ -191,7 +188,13 @@ pub(super) async fn collect(
                 return report;
             }
             Err(_) => {
-                report.errors.push(CollectError::Timeout(budget));
+                report.errors.push(CollectError::new(
+                    ErrorClass::Timeout,
+                    format!(
+                        "{endpoint} answered, but the custom command {name} did not finish within {}",
+                        crate::diagnose::human(budget)
+                    ),
+                ));
                 return report;
             }
         }

@@ -19,12 +19,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
+
+use crate::diagnose::{self, Sniff, Sniffed, Stage, Step};
+use crate::{CollectError, ErrorClass};
 
 /// Most bytes one scrape reads from a target. A sane server's replies are `INFO ALL` (tens of
 /// kilobytes), one slow log entry (the server cuts its arguments short), CONFIG values, and small
@@ -149,43 +154,121 @@ pub(super) enum Transport {
     Unix(std::path::PathBuf),
 }
 
+/// An opened stream: metered by a fresh [`Allowance`] (for the scrapes to refill), its first bytes
+/// kept in a [`Sniff`] (the application bytes, above TLS), so that an error caused by another
+/// protocol on the port can say which.
+pub(super) struct Opened {
+    pub(super) stream: Metered,
+    pub(super) allowance: Allowance,
+    pub(super) sniff: Sniff,
+}
+
 impl Transport {
-    /// Open the stream, metered by a fresh [`Allowance`] (returned for the scrapes to refill).
-    pub(super) async fn open(&self) -> io::Result<(Metered, Allowance)> {
+    /// Open the stream by `deadline`. Each step (resolving, connecting, the TLS handshake) is timed
+    /// out on its own, so that a timeout says which one hung; errors are classed where they happen.
+    pub(super) async fn open(
+        &self,
+        endpoint: &str,
+        deadline: Instant,
+        budget: Duration,
+    ) -> Result<Opened, CollectError> {
+        let sniff = Sniff::new();
         let inner: Box<dyn Io> = match self {
-            Self::Tcp { host, port } => Box::new(tcp(host, *port).await?),
+            Self::Tcp { host, port } => Box::new(Sniffed::new(
+                tcp(host, *port, endpoint, deadline, budget).await?,
+                sniff.clone(),
+            )),
             Self::Tls { host, port, config } => {
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let tcp = tcp(host, *port).await?;
-                Box::new(
-                    TlsConnector::from(Arc::clone(config))
-                        .connect(name, tcp)
-                        .await?,
-                )
+                let name = ServerName::try_from(host.clone()).map_err(|e| {
+                    CollectError::new(
+                        ErrorClass::Tls,
+                        format!("{host} cannot be a TLS server name: {e}"),
+                    )
+                })?;
+                let tcp = tcp(host, *port, endpoint, deadline, budget).await?;
+                // What came instead of a TLS answer says what listens there.
+                let raw = Sniff::new();
+                let handshake = TlsConnector::from(Arc::clone(config))
+                    .connect(name, Sniffed::new(tcp, raw.clone()));
+                match timeout_at(deadline, handshake).await {
+                    Ok(Ok(tls)) => Box::new(Sniffed::new(tls, sniff.clone())),
+                    Ok(Err(e)) => {
+                        return Err(diagnose::io_error(
+                            endpoint,
+                            "Redis",
+                            Step::Tls,
+                            e,
+                            Some(&raw),
+                        ));
+                    }
+                    Err(_) => return Err(diagnose::timeout(Stage::Tls, endpoint, budget)),
+                }
             }
-            Self::Unix(path) => Box::new(unix(path).await?),
+            Self::Unix(path) => Box::new(Sniffed::new(
+                unix(path, endpoint, deadline, budget).await?,
+                sniff.clone(),
+            )),
         };
         let allowance = Allowance::new();
-        Ok((
-            Metered {
+        Ok(Opened {
+            stream: Metered {
                 inner,
                 allowance: allowance.clone(),
             },
             allowance,
-        ))
+            sniff,
+        })
     }
 }
 
-async fn tcp(host: &str, port: u16) -> io::Result<TcpStream> {
-    let tcp = TcpStream::connect((host, port)).await?;
+/// Resolve, then connect to the addresses in turn (as the crate does), each step under the deadline.
+async fn tcp(
+    host: &str,
+    port: u16,
+    endpoint: &str,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<TcpStream, CollectError> {
+    let connect_error = |e| diagnose::io_error(endpoint, "Redis", Step::Connect, e, None);
+    let addresses: Vec<std::net::SocketAddr> =
+        match timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.collect(),
+            Ok(Err(e)) => return Err(connect_error(e)),
+            Err(_) => return Err(diagnose::timeout(Stage::Resolving, endpoint, budget)),
+        };
+    if addresses.is_empty() {
+        return Err(CollectError::new(
+            ErrorClass::Dns,
+            format!("the host of {endpoint} resolves to no address"),
+        ));
+    }
+    let tcp = match timeout_at(deadline, TcpStream::connect(&addresses[..])).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Err(connect_error(e)),
+        Err(_) => return Err(diagnose::timeout(Stage::Connecting, endpoint, budget)),
+    };
     // Commands are small and answered one round trip at a time: no Nagle delay, as the crate does.
-    tcp.set_nodelay(true)?;
+    tcp.set_nodelay(true).map_err(connect_error)?;
     Ok(tcp)
 }
 
-async fn unix(path: &Path) -> io::Result<UnixStream> {
-    UnixStream::connect(path).await
+async fn unix(
+    path: &Path,
+    endpoint: &str,
+    deadline: Instant,
+    budget: Duration,
+) -> Result<UnixStream, CollectError> {
+    match timeout_at(deadline, UnixStream::connect(path)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(diagnose::io_error(
+            endpoint,
+            "Redis",
+            Step::Connect,
+            e,
+            None,
+        )),
+        Err(_) => Err(diagnose::timeout(Stage::Connecting, endpoint, budget)),
+    }
 }
 
 #[cfg(test)]

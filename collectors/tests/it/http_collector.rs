@@ -5,7 +5,7 @@ use fanout_testkit::http as support;
 
 use std::time::Duration;
 
-use fanout_collectors::CollectError;
+use fanout_collectors::ErrorClass;
 use fanout_collectors::http::{Auth, HttpCollector, HttpSettings};
 use fanout_collectors::secret::SecretBytes;
 use fanout_collectors::tls::TlsVersion;
@@ -22,14 +22,16 @@ fn https(port: u16, host: &str) -> HttpSettings {
 
 fn assert_check(outcome: &Probed, needle: &str) {
     match &outcome.result {
-        Err(CollectError::Check(reason)) => assert!(reason.contains(needle), "{reason}"),
+        Err(e) if e.class() == ErrorClass::Check => {
+            assert!(e.message().contains(needle), "{e}")
+        }
         other => panic!("expected a failed check mentioning {needle:?}, got {other:?}"),
     }
 }
 
 fn assert_connect(outcome: &Probed) {
     assert!(
-        matches!(outcome.result, Err(CollectError::Connect { .. })),
+        matches!(&outcome.result, Err(e) if matches!(e.class(), ErrorClass::Refused | ErrorClass::Dns | ErrorClass::Connect | ErrorClass::Tls)),
         "{:?}",
         outcome.result
     );
@@ -381,7 +383,14 @@ async fn basic_auth_and_bearer_reach_the_server() {
     s.auth = Some(Auth::Bearer(SecretString::from("t0ken")));
     assert!(probe(s.clone()).await.result.is_ok());
     s.auth = Some(Auth::Bearer(SecretString::from("wrong")));
-    assert_check(&probe(s).await, "401");
+    // A 401 is the server refusing the credentials: its own class, not a failed check.
+    match &probe(s).await.result {
+        Err(e) if e.class() == ErrorClass::Auth => assert_eq!(
+            e.message(),
+            "status code 401 is not 2xx: the server rejected the configured credentials"
+        ),
+        other => panic!("expected an auth error, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -533,7 +542,7 @@ async fn assert_times_out(addr: std::net::SocketAddr) {
     let elapsed = start.elapsed();
     assert!(elapsed < budget + Duration::from_secs(2), "{elapsed:?}");
     assert!(
-        matches!(outcome.result, Err(CollectError::Timeout(_))),
+        matches!(&outcome.result, Err(e) if e.class() == ErrorClass::Timeout),
         "{:?}",
         outcome.result
     );

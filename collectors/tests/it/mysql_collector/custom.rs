@@ -342,7 +342,7 @@ async fn a_statement_past_the_deadline_keeps_its_slot_until_it_ends_then_its_con
     assert!(elapsed < budget + margin, "{elapsed:?}");
     assert!(first.up, "{:?}", first.errors);
     assert!(
-        matches!(first.errors.as_slice(), [CollectError::Timeout(_)]),
+        matches!(first.errors.as_slice(), [e] if e.class() == ErrorClass::Timeout),
         "{:?}",
         first.errors
     );
@@ -372,7 +372,7 @@ async fn a_statement_past_the_deadline_keeps_its_slot_until_it_ends_then_its_con
     assert!(elapsed < budget + margin, "{elapsed:?}");
     assert!(!second.up, "got a connection while the only slot was busy");
     assert!(
-        matches!(second.errors.as_slice(), [CollectError::Timeout(_)]),
+        matches!(second.errors.as_slice(), [e] if e.class() == ErrorClass::Timeout),
         "{:?}",
         second.errors
     );

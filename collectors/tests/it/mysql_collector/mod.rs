@@ -16,7 +16,7 @@ use fanout_collectors::family::MetricType as Kind;
 use fanout_collectors::mysql::{
     Address, MysqlCollector, MysqlSettings, QueryMetric, QuerySettings, Scraper,
 };
-use fanout_collectors::{CollectError, Collector, Outcome};
+use fanout_collectors::{Collector, ErrorClass, Outcome};
 use mariadb::*;
 use prometheus::proto::{MetricFamily, MetricType};
 use regex::Regex;
@@ -539,8 +539,8 @@ async fn wrong_password_is_a_connect_error_that_hides_the_password() {
     assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
     let error = &outcome.errors[0];
     assert!(
-        matches!(error, CollectError::Connect { .. }),
-        "expected a connect error, got {error:?}"
+        error.class() == ErrorClass::Auth,
+        "expected an auth error, got {error:?}"
     );
     let text = error_chain(error);
     assert!(text.contains(&primary.port().to_string()), "{text}");
@@ -572,7 +572,7 @@ async fn unknown_host_is_down_quickly() {
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
     let error = &outcome.errors[0];
-    assert!(matches!(error, CollectError::Connect { .. }), "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Dns, "{error:?}");
     assert!(error.to_string().contains("nonexistent.invalid"), "{error}");
 }
 
@@ -645,7 +645,7 @@ async fn silent_listener_times_out_at_the_deadline() {
     assert!(!outcome.up);
     assert_eq!(outcome.errors.len(), 1, "{:?}", outcome.errors);
     assert!(
-        matches!(outcome.errors[0], CollectError::Timeout(_)),
+        outcome.errors[0].class() == ErrorClass::Timeout,
         "{:?}",
         outcome.errors
     );
@@ -670,7 +670,7 @@ async fn a_hung_target_never_blocks_later_scrapes_beyond_their_own_deadline() {
         );
         assert!(!outcome.up, "{what}: up against a silent peer");
         assert!(
-            matches!(outcome.errors.as_slice(), [CollectError::Timeout(_)]),
+            matches!(outcome.errors.as_slice(), [e] if e.class() == ErrorClass::Timeout),
             "{what}: {:?}",
             outcome.errors
         );

@@ -17,7 +17,7 @@ use fanout_collectors::redis::{
     CustomCommand, KeyBudget, ParsedUrl, RedisCollector, RedisSettings, RedisTls,
 };
 use fanout_collectors::secret::SecretBytes;
-use fanout_collectors::{CollectError, Collector, Outcome};
+use fanout_collectors::{Collector, ErrorClass, Outcome};
 use prometheus::proto::{MetricFamily, MetricType};
 use redis_server::{Opts, Pair, Redis, Server, ServerTls, parse_pairs, resp};
 use secrecy::SecretString;
