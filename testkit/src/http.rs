@@ -157,6 +157,42 @@ pub async fn silent() -> SocketAddr {
     addr
 }
 
+/// A port whose TCP connect never completes: a listener with a backlog of 0 that never accepts,
+/// its accept queue filled first. Linux drops the SYN of every further connect while the queue is
+/// full (whether or not SYN cookies are on), so the client keeps retransmitting it until it gives up:
+/// on loopback, what a firewall that drops packets looks like. Dropping it closes the listener and
+/// the connections that fill it.
+pub struct Unconnectable {
+    pub addr: SocketAddr,
+    _listener: TcpListener,
+    _filling: Vec<TcpStream>,
+}
+
+pub async fn unconnectable() -> Unconnectable {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    // The kernel may keep a connection or two more than the backlog says: connect until one hangs.
+    loop {
+        assert!(
+            filling.len() < 16,
+            "the accept queue of {addr} never filled"
+        );
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => filling.push(tcp),
+            Ok(Err(e)) => panic!("filling the accept queue of {addr}: {e}"),
+            Err(_) => break,
+        }
+    }
+    Unconnectable {
+        addr,
+        _listener: listener,
+        _filling: filling,
+    }
+}
+
 /// A port nothing listens on.
 pub async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

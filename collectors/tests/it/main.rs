@@ -3,6 +3,7 @@
 //! MariaDB (plain and TLS), the Redis collector against real redis-server processes. The servers are
 //! started by `fanout_testkit`.
 
+mod diagnosis;
 mod http_collector;
 mod mysql_collector;
 mod mysql_tls;
