@@ -78,7 +78,10 @@ pub enum Command {
 /// Log levels offered by Prometheus exporters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
-    /// Everything, including per-request details.
+    /// Debug, and the timings of each part of a collection (MySQL sub-collectors and queries, Redis
+    /// round trips), for finding what makes a target slow.
+    Trace,
+    /// Everything, including per-request details and one line per collection of each target.
     Debug,
     /// Start-up, shutdown and target failures.
     Info,

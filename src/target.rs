@@ -199,6 +199,7 @@ async fn collect(
     }
     let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
     let error = (!errors.is_empty()).then(|| redact(&errors.join("; ")));
+    log_collection(&target, &outcome, elapsed, error.as_deref());
     target.record(LastScrape {
         finished: SystemTime::now(),
         duration: elapsed,
@@ -212,6 +213,31 @@ async fn collect(
         families: outcome.families,
         elapsed,
     })
+}
+
+/// One `debug` line per collection of a target: what an operator turns on to watch every target's
+/// scrapes go by, up or not. A collection shared by several scrapes is one line: it is one piece of
+/// work on the target. `class` is the first error's (`none` when there is none), `error` the redacted
+/// text of all of them, as the status page shows it.
+fn log_collection(target: &Target, outcome: &Outcome, elapsed: Duration, error: Option<&str>) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let result = match (outcome.up, outcome.errors.is_empty()) {
+        (true, true) => "up",
+        (true, false) => "partial",
+        (false, _) => "down",
+    };
+    let class = outcome.errors.first().map_or("none", |e| e.class().name());
+    tracing::debug!(
+        target_name = %target.name,
+        collector = target.collector.kind().name,
+        duration_seconds = elapsed.as_secs_f64(),
+        outcome = result,
+        class,
+        error = error.unwrap_or(""),
+        "target collected"
+    );
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

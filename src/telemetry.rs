@@ -21,6 +21,7 @@ use crate::cli::{LogFormat, LogLevel};
 /// Install the global subscriber. Fails only if one is installed already.
 pub fn init(level: LogLevel, format: LogFormat) -> anyhow::Result<()> {
     let directive = match level {
+        LogLevel::Trace => "trace",
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",

@@ -576,6 +576,8 @@ fn to_rows(fetched: Vec<sqlx::mysql::MySqlRow>) -> Result<Rows, sqlx::Error> {
 /// and the task doing the work (which may outlive it).
 #[derive(Default)]
 struct Progress {
+    /// The target's endpoint, for the trace of each step.
+    endpoint: String,
     families: Families,
     /// Families built elsewhere (custom queries, possibly from their cache).
     extra: Vec<MetricFamily>,
@@ -595,6 +597,7 @@ pub(super) async fn collect(shared: Arc<Shared>, deadline: Instant) -> Outcome {
     let started = Instant::now();
     let budget = deadline.saturating_duration_since(started);
     let progress = Arc::new(Mutex::new(Progress {
+        endpoint: shared.pool.endpoint.clone(),
         pending: planned(&shared.settings),
         ..Progress::default()
     }));
@@ -931,6 +934,18 @@ fn finish_with(
     p.extra.extend(families);
     collector_metrics(&mut p.families, label, Some(true), started.elapsed());
     p.pending.retain(|name| name != label);
+    trace_step(&p.endpoint, label, Some(true), started);
+}
+
+/// Per-step timings at `trace`, for finding the sub-collector that makes a scrape slow.
+fn trace_step(endpoint: &str, label: &str, success: Option<bool>, started: Instant) {
+    tracing::trace!(
+        endpoint,
+        collector = label,
+        duration_seconds = started.elapsed().as_secs_f64(),
+        success = success.unwrap_or(true),
+        "mysql step finished"
+    );
 }
 
 /// Record a finished step: its self metrics, its error, and that it is no longer pending.
@@ -947,6 +962,7 @@ fn finish(
     }
     collector_metrics(&mut p.families, label, success, started.elapsed());
     p.pending.retain(|name| name != label);
+    trace_step(&p.endpoint, label, success, started);
     if let Some(e) = error {
         p.errors.push(e);
     }

@@ -392,11 +392,13 @@ async fn scrape(
         pipe.cmd("SLOWLOG").arg("LEN");
         pipe.cmd("SLOWLOG").arg("GET").arg(1);
     }
+    let core_started = Instant::now();
     let replies: Vec<redis::RedisResult<redis::Value>> =
         timeout_at(deadline, pipe.query_async(&mut conn))
             .await
             .map_err(|_| target.timeout(cached, budget))?
             .map_err(|e| target.down(cached, e, budget))?;
+    trace_step(&target.endpoint, "core", core_started);
     let mut replies = replies.into_iter();
 
     // INFO ALL, or plain INFO on servers that refuse ALL (then again from the next scrape on).
@@ -485,6 +487,7 @@ async fn scrape(
 
     let mut sound = true;
     if cluster && !cached.refuses("cluster info") {
+        let cluster_started = Instant::now();
         let reply = timeout_at(
             deadline,
             redis::cmd("CLUSTER")
@@ -515,8 +518,10 @@ async fn scrape(
                 ));
             }
         }
+        trace_step(&target.endpoint, "cluster info", cluster_started);
     }
 
+    let keys_started = Instant::now();
     let report = keys::collect(
         &target.settings,
         &mut conn,
@@ -527,6 +532,7 @@ async fn scrape(
         out,
     )
     .await;
+    trace_step(&target.endpoint, "keys and commands", keys_started);
     if report
         .errors
         .iter()
@@ -539,6 +545,17 @@ async fn scrape(
         target.refused(cached.id, command, e, errors, budget).await;
     }
     Ok(sound)
+}
+
+/// Per-round-trip timings at `trace`: `core` is the pipelined INFO, CONFIG, LATENCY and SLOWLOG,
+/// then `cluster info` on cluster nodes, then `keys and commands` (key checks, custom commands).
+fn trace_step(endpoint: &str, step: &str, started: Instant) {
+    tracing::trace!(
+        endpoint,
+        step,
+        duration_seconds = started.elapsed().as_secs_f64(),
+        "redis step finished"
+    );
 }
 
 /// redis_exporter's per-scrape self metrics.
