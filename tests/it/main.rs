@@ -9,6 +9,7 @@
 
 mod bad_config;
 mod compat;
+mod diagnostics;
 mod e2e;
 mod faults;
 mod fleet;
