@@ -29,12 +29,15 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::{CollectError, ErrorClass};
 
-/// `2.5 s`, `500 ms`: a budget as people write it.
+/// `2.5 s`, `500 ms`: a budget as people write it, to the nearest 10 ms. A collector measures its
+/// budget from when it starts, a moment after the engine set the deadline, so the exact value would
+/// read `999 ms` for a budget of one second.
 pub fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        return format!("{} ms", d.as_millis());
+    let tens = (d.as_secs_f64() * 100.0).round();
+    if tens < 100.0 {
+        return format!("{} ms", tens * 10.0);
     }
-    let text = format!("{:.3}", d.as_secs_f64());
+    let text = format!("{:.2}", tens / 100.0);
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{text} s")
 }
@@ -391,8 +394,8 @@ pub fn tls_error(endpoint: &str, e: &rustls::Error, seen: Option<Protocol>) -> C
                 }
                 CertificateError::NotValidForName
                 | CertificateError::NotValidForNameContext { .. } => {
-                    " (it was issued for another name: set tls.server_name, or connect by a name it \
-                     carries)"
+                    " (it was issued for another name: connect by a name it carries, or set \
+                     tls.server_name on an http target)"
                 }
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                     " (it has expired)"
@@ -490,6 +493,10 @@ mod tests {
         assert_eq!(human(Duration::from_secs(10)), "10 s");
         assert_eq!(human(Duration::from_millis(500)), "500 ms");
         assert_eq!(human(Duration::from_millis(1250)), "1.25 s");
+        assert_eq!(human(Duration::from_micros(999_700)), "1 s");
+        assert_eq!(human(Duration::from_micros(2_499_600)), "2.5 s");
+        assert_eq!(human(Duration::from_millis(123)), "120 ms");
+        assert_eq!(human(Duration::ZERO), "0 ms");
     }
 
     #[test]
