@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout_at};
 
 use super::info::{self, Info, LatencyEvent};
-use super::reply::{integer, is_permanent_refusal, is_refusal, text};
+use super::reply::{integer, is_permanent_refusal, is_refusal, redis_error, text};
 use super::transport::{Allowance, Transport};
 use super::{RedisAddress, RedisSettings, keys};
 use crate::diagnose::{self, Protocol, Sniff, Stage};
@@ -234,59 +234,6 @@ fn tls_config(tls: Option<&super::RedisTls>) -> Result<Arc<rustls::ClientConfig>
     let mut config = (*crate::http::client_config(&settings)?).clone();
     config.alpn_protocols.clear();
     Ok(Arc::new(config))
-}
-
-/// What `e`, from the redis crate on a connection that received what `sniff` holds, means for the
-/// target at `endpoint`, in its true class.
-pub(super) fn redis_error(
-    endpoint: &str,
-    e: redis::RedisError,
-    sniff: Option<&Sniff>,
-    budget: Duration,
-) -> CollectError {
-    use redis::{ErrorKind as K, ServerErrorKind as S};
-    // Whatever the crate made of it, a MySQL greeting or an HTTP status line means the wrong port.
-    if let Some(seen) = sniff
-        .and_then(Sniff::protocol)
-        .filter(|p| *p != Protocol::Redis)
-    {
-        return diagnose::mismatch(endpoint, "Redis", Some(seen)).with_source(e);
-    }
-    if e.is_timeout() {
-        let stage = match sniff {
-            Some(s) if !s.received() => Stage::Answer,
-            _ => Stage::Rest,
-        };
-        return diagnose::timeout(stage, endpoint, budget).with_source(e);
-    }
-    let (class, message) = match (e.code(), e.kind()) {
-        (Some("WRONGPASS"), _) | (_, K::AuthenticationFailed) => (
-            ErrorClass::Auth,
-            format!("{endpoint} rejected the credentials: {e}"),
-        ),
-        (Some("NOAUTH"), _) => (
-            ErrorClass::Auth,
-            format!("{endpoint} requires a password, and none is configured: {e}"),
-        ),
-        (_, K::Server(S::NoPerm)) => (
-            ErrorClass::Denied,
-            format!("{endpoint}: the user lacks a permission: {e}"),
-        ),
-        // The parser's message can quote the bytes it choked on; the class says enough.
-        (_, K::Parse) => {
-            return diagnose::mismatch(endpoint, "Redis", None).with_source(e);
-        }
-        (_, K::Io) if e.is_connection_dropped() => (
-            ErrorClass::Closed,
-            format!("{endpoint} closed the connection: {e}"),
-        ),
-        (_, K::Server(_) | K::Extension) => (
-            ErrorClass::Server,
-            format!("{endpoint} answered with an error: {e}"),
-        ),
-        _ => (ErrorClass::Other, format!("talking to {endpoint}: {e}")),
-    };
-    CollectError::new(class, message).with_source(e)
 }
 
 /// What ended a scrape with the target down, and whether the kept connection must go.

@@ -156,7 +156,7 @@ pub(super) async fn collect(
     out: &mut Families,
 ) -> Report {
     let mut report = Report::default();
-    let error = |e: redis::RedisError| super::conn::redis_error(endpoint, e, None, budget);
+    let error = |e: redis::RedisError| super::reply::redis_error(endpoint, e, None, budget);
 
     for c in &settings.commands {
         // `validate` made sure every command has a name.

@@ -1,8 +1,14 @@
-//! Reading what the server answers: a reply value as text or a number, and an error reply as a
-//! refusal (the server will not run the command) rather than a failed connection.
+//! Reading what the server answers: a reply value as text or a number, an error reply as a refusal
+//! (the server will not run the command) rather than a failed connection, and a client error in its
+//! true class.
 //!
 //! The connection's core scrape and the key checks both read replies this way; keeping it here lets
-//! each use it without depending on the other.
+//! each use it without depending on the other. So does telling what a client error means.
+
+use std::time::Duration;
+
+use crate::diagnose::{self, Protocol, Sniff, Stage};
+use crate::{CollectError, ErrorClass};
 
 /// A reply as text: bulk and simple strings, and RESP3 verbatim strings (INFO under RESP3).
 pub(super) fn text(value: &redis::Value) -> Option<String> {
@@ -59,6 +65,59 @@ pub(super) fn is_permanent_refusal(e: &redis::RedisError) -> bool {
         }
         _ => false,
     }
+}
+
+/// What `e`, from the redis crate on a connection that received what `sniff` holds, means for the
+/// target at `endpoint`, in its true class.
+pub(super) fn redis_error(
+    endpoint: &str,
+    e: redis::RedisError,
+    sniff: Option<&Sniff>,
+    budget: Duration,
+) -> CollectError {
+    use redis::{ErrorKind as K, ServerErrorKind as S};
+    // Whatever the crate made of it, a MySQL greeting or an HTTP status line means the wrong port.
+    if let Some(seen) = sniff
+        .and_then(Sniff::protocol)
+        .filter(|p| *p != Protocol::Redis)
+    {
+        return diagnose::mismatch(endpoint, "Redis", Some(seen)).with_source(e);
+    }
+    if e.is_timeout() {
+        let stage = match sniff {
+            Some(s) if !s.received() => Stage::Answer,
+            _ => Stage::Rest,
+        };
+        return diagnose::timeout(stage, endpoint, budget).with_source(e);
+    }
+    let (class, message) = match (e.code(), e.kind()) {
+        (Some("WRONGPASS"), _) | (_, K::AuthenticationFailed) => (
+            ErrorClass::Auth,
+            format!("{endpoint} rejected the credentials: {e}"),
+        ),
+        (Some("NOAUTH"), _) => (
+            ErrorClass::Auth,
+            format!("{endpoint} requires a password, and none is configured: {e}"),
+        ),
+        (_, K::Server(S::NoPerm)) => (
+            ErrorClass::Denied,
+            format!("{endpoint}: the user lacks a permission: {e}"),
+        ),
+        // The parser's message can quote the bytes it choked on; the class says enough.
+        (_, K::Parse) => {
+            return diagnose::mismatch(endpoint, "Redis", None).with_source(e);
+        }
+        (_, K::Io) if e.is_connection_dropped() => (
+            ErrorClass::Closed,
+            format!("{endpoint} closed the connection: {e}"),
+        ),
+        (_, K::Server(_) | K::Extension) => (
+            ErrorClass::Server,
+            format!("{endpoint} answered with an error: {e}"),
+        ),
+        _ => (ErrorClass::Other, format!("talking to {endpoint}: {e}")),
+    };
+    CollectError::new(class, message).with_source(e)
 }
 
 #[cfg(test)]
