@@ -34,6 +34,7 @@ pub mod redis;
 pub mod registry;
 pub mod secret;
 pub mod tls;
+pub mod watched_io;
 
 use futures_util::future::BoxFuture;
 use prometheus::proto::MetricFamily;

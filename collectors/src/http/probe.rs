@@ -25,7 +25,7 @@ use url::{Host, Position, Url};
 use super::HttpCollector;
 use super::report::{Phase, Report, Response, version_name};
 use super::tls::TlsFacts;
-use crate::diagnose::{self, Protocol, Sniff, Sniffed, Step};
+use crate::diagnose::{self, Protocol, Sniff, Step};
 use crate::{BoxError, CollectError, ErrorClass};
 
 /// How much body is kept for regexp matching when no `body_size_limit` bounds it.
@@ -220,14 +220,14 @@ async fn exchange(
         let tls = report
             .timed(
                 Phase::Tls,
-                connector.connect(name, Sniffed::new(tcp, raw.clone())),
+                connector.connect(name, diagnose::sniffed(tcp, raw.clone())),
             )
             .await
             .map_err(|e| diagnose::io_error(&endpoint, "HTTP", Step::Tls, e, Some(&raw)))?;
         report.tls = Some(TlsFacts::of(tls.get_ref().1));
-        Box::new(Sniffed::new(tls, sniff.clone()))
+        Box::new(diagnose::sniffed(tls, sniff.clone()))
     } else {
-        Box::new(Sniffed::new(tcp, sniff.clone()))
+        Box::new(diagnose::sniffed(tcp, sniff.clone()))
     };
 
     report.begin(Phase::Processing);

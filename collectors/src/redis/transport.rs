@@ -15,20 +15,19 @@
 
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
-use crate::diagnose::{self, Sniff, Sniffed, Stage, Step};
+use crate::diagnose::{self, Sniff, Stage, Step};
+use crate::watched_io::{ReadWatch, Watched};
 use crate::{CollectError, ErrorClass};
 
 /// Most bytes one scrape reads from a target. A sane server's replies are `INFO ALL` (tens of
@@ -74,10 +73,7 @@ pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// A stream that fails reads once its [`Allowance`] is spent.
-pub(super) struct Metered {
-    inner: Box<dyn Io>,
-    allowance: Allowance,
-}
+pub(super) type Metered = Watched<Box<dyn Io>, Allowance>;
 
 fn over_limit() -> io::Error {
     io::Error::new(
@@ -89,54 +85,21 @@ fn over_limit() -> io::Error {
     )
 }
 
-impl AsyncRead for Metered {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.allowance.exhausted() {
-            return Poll::Ready(Err(over_limit()));
-        }
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        let read = buf.filled().len() - before;
-        if this.allowance.spend(read) {
-            Poll::Ready(Ok(()))
+impl ReadWatch for Allowance {
+    fn before_read(&mut self) -> io::Result<()> {
+        if self.exhausted() {
+            Err(over_limit())
         } else {
-            Poll::Ready(Err(over_limit()))
+            Ok(())
         }
     }
-}
 
-impl AsyncWrite for Metered {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+    fn after_read(&mut self, read: &[u8]) -> io::Result<()> {
+        if self.spend(read.len()) {
+            Ok(())
+        } else {
+            Err(over_limit())
+        }
     }
 }
 
@@ -174,7 +137,7 @@ impl Transport {
     ) -> Result<Opened, CollectError> {
         let sniff = Sniff::new();
         let inner: Box<dyn Io> = match self {
-            Self::Tcp { host, port } => Box::new(Sniffed::new(
+            Self::Tcp { host, port } => Box::new(diagnose::sniffed(
                 tcp(host, *port, endpoint, deadline, budget).await?,
                 sniff.clone(),
             )),
@@ -189,9 +152,9 @@ impl Transport {
                 // What came instead of a TLS answer says what listens there.
                 let raw = Sniff::new();
                 let handshake = TlsConnector::from(Arc::clone(config))
-                    .connect(name, Sniffed::new(tcp, raw.clone()));
+                    .connect(name, diagnose::sniffed(tcp, raw.clone()));
                 match timeout_at(deadline, handshake).await {
-                    Ok(Ok(tls)) => Box::new(Sniffed::new(tls, sniff.clone())),
+                    Ok(Ok(tls)) => Box::new(diagnose::sniffed(tls, sniff.clone())),
                     Ok(Err(e)) => {
                         return Err(diagnose::io_error(
                             endpoint,
@@ -204,17 +167,14 @@ impl Transport {
                     Err(_) => return Err(diagnose::timeout(Stage::Tls, endpoint, budget)),
                 }
             }
-            Self::Unix(path) => Box::new(Sniffed::new(
+            Self::Unix(path) => Box::new(diagnose::sniffed(
                 unix(path, endpoint, deadline, budget).await?,
                 sniff.clone(),
             )),
         };
         let allowance = Allowance::new();
         Ok(Opened {
-            stream: Metered {
-                inner,
-                allowance: allowance.clone(),
-            },
+            stream: Metered::new(inner, allowance.clone()),
             allowance,
             sniff,
         })
