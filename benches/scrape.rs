@@ -57,14 +57,15 @@ type Section = fn(&std::path::Path);
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // `cargo bench --bench scrape -- <section>` runs one section: latency, mysql, redis, scale,
-    // concurrency or exposure.
+    // `cargo bench --bench scrape -- <section>` runs one section: latency, race, mysql, redis,
+    // scale, concurrency or exposure.
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
     if run("latency") {
         latency(dir.path());
     }
-    let sections: [(&str, Section); 5] = [
+    let sections: [(&str, Section); 6] = [
+        ("race", race),
         ("mysql", mysql),
         ("redis", redis),
         ("scale", scale),
@@ -515,4 +516,155 @@ fn mysql(dir: &std::path::Path) {
             println!("  {}", rss_kib(peer.pid()));
         }
     }
+}
+
+/// Scrapes per side and kind in the race.
+const RACE_ROUNDS: usize = 300;
+
+/// One side of a race: p50 and p99 of `RACE_ROUNDS` sequential GETs of `path` after a warm-up, the
+/// process's CPU time (user + system, from /proc) per 1,000 of them, and its VmRSS after.
+struct Lap {
+    p50: f64,
+    p99: f64,
+    cpu_ms_per_1000: f64,
+    rss_mib: f64,
+}
+
+fn lap(address: SocketAddr, pid: u32, path: &str) -> Lap {
+    for _ in 0..20 {
+        assert_eq!(get(address, path, &[]).status, 200, "{path}");
+    }
+    let cpu_before = cpu_ticks(pid);
+    let mut times: Vec<Duration> = (0..RACE_ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(get(address, path, &[]).status, 200, "{path}");
+            start.elapsed()
+        })
+        .collect();
+    let cpu = cpu_ticks(pid).saturating_sub(cpu_before);
+    times.sort();
+    // Linux reports CPU time in clock ticks of 10 ms (USER_HZ is 100 on every architecture).
+    let cpu_ms = cpu as f64 * 10.0;
+    Lap {
+        p50: ms(times[RACE_ROUNDS / 2]),
+        p99: ms(times[RACE_ROUNDS * 99 / 100]),
+        cpu_ms_per_1000: cpu_ms * 1000.0 / RACE_ROUNDS as f64,
+        rss_mib: status_kib(pid, "VmRSS:").map_or(f64::NAN, |k| k / 1024.0),
+    }
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+fn status_kib(pid: u32, key: &str) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .trim_start_matches(key)
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One table: each kind scraped by us and by its Debian peer on the same server, sequentially, with
+/// ours/peer ratios (below 1 is ours faster or smaller). A peer that is not installed is said so.
+fn race(dir: &std::path::Path) {
+    let mariadb = mariadb::Mariadb::start(mariadb::Opts::default());
+    let redis = redis_server::Redis::start(redis_server::Opts::default());
+    for i in 0..100 {
+        redis.cli(&["SET", &format!("key:{i}"), "1"]);
+    }
+    let port = free_port();
+    let config = write(
+        dir,
+        "race.yaml",
+        &format!(
+            "mysql:\n  db:\n    address: unix://{}\n    user: root\n\
+             redis:\n  cache:\n    url: {}\n\
+             http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n",
+            mariadb.socket().display(),
+            redis.url()
+        ),
+    );
+    let ours = Exporter::start(&[
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--config.file={}", config.display()),
+    ]);
+    println!(
+        "race, {RACE_ROUNDS} sequential scrapes per side (MariaDB 10.11 socket, Redis 7.0, HTTP on loopback):"
+    );
+    println!(
+        "  {:<7} {:<17} {:>8} {:>8} {:>14} {:>9} | {:>9} {:>9}",
+        "kind", "exporter", "p50 ms", "p99 ms", "CPU ms/1000", "RSS MiB", "p50 ratio", "CPU ratio"
+    );
+    let row = |kind: &str, who: &str, l: &Lap, ratio: Option<(f64, f64)>| {
+        let (p, c) = ratio.map_or(("".to_owned(), "".to_owned()), |(p, c)| {
+            (format!("{p:.2}x"), format!("{c:.2}x"))
+        });
+        println!(
+            "  {kind:<7} {who:<17} {:>8.2} {:>8.2} {:>14.0} {:>9.1} | {p:>9} {c:>9}",
+            l.p50, l.p99, l.cpu_ms_per_1000, l.rss_mib
+        );
+    };
+    let kinds: [(&str, String, Option<Peer>, String); 3] = [
+        (
+            "mysql",
+            "/probe?target=db".to_owned(),
+            Peer::mysqld(&mariadb.socket()),
+            "/metrics".to_owned(),
+        ),
+        (
+            "redis",
+            "/probe?target=cache".to_owned(),
+            Peer::redis(&redis.url()),
+            "/metrics".to_owned(),
+        ),
+        (
+            "http",
+            "/probe?target=self".to_owned(),
+            Peer::blackbox(dir),
+            format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/-/healthy"),
+        ),
+    ];
+    for (kind, path, peer, peer_path) in kinds {
+        let mine = lap(ours.address, ours.pid(), &path);
+        match peer {
+            Some(peer) => {
+                let theirs = lap(peer.address, peer.pid(), &peer_path);
+                row(
+                    kind,
+                    "fanout_exporter",
+                    &mine,
+                    Some((
+                        mine.p50 / theirs.p50,
+                        mine.cpu_ms_per_1000 / theirs.cpu_ms_per_1000.max(f64::MIN_POSITIVE),
+                    )),
+                );
+                row(kind, "peer (Debian)", &theirs, None);
+            }
+            None => {
+                row(kind, "fanout_exporter", &mine, None);
+                println!("  {kind:<7} peer not installed (scripts/test installs it from Debian)");
+            }
+        }
+    }
+    let all = lap(ours.address, ours.pid(), "/metrics");
+    row("all", "fanout_exporter", &all, None);
 }
