@@ -57,15 +57,16 @@ type Section = fn(&std::path::Path);
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    // `cargo bench --bench scrape -- <section>` runs one section: latency, race, mysql, redis,
-    // scale, concurrency or exposure.
+    // `cargo bench --bench scrape -- <section>` runs one section: latency, race, kinds, mysql,
+    // redis, scale, concurrency or exposure.
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
     if run("latency") {
         latency(dir.path());
     }
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("race", race),
+        ("kinds", kinds),
         ("mysql", mysql),
         ("redis", redis),
         ("scale", scale),
@@ -667,4 +668,58 @@ fn race(dir: &std::path::Path) {
     }
     let all = lap(ours.address, ours.pid(), "/metrics");
     row("all", "fanout_exporter", &all, None);
+}
+
+/// The scale curve of the other two kinds: `/metrics` over N HTTP targets (all asking a second
+/// exporter's `/-/healthy`) and N MySQL targets (one connection each, all on one MariaDB), for
+/// N = 1, 10, 100, 1000: the median of a scrape, the exposition's size, VmRSS and VmHWM after.
+fn kinds(dir: &std::path::Path) {
+    let http_server =
+        Exporter::start(&[&format!("--web.listen-address=127.0.0.1:{}", free_port())]);
+    let mariadb = mariadb::Mariadb::start(mariadb::Opts {
+        extra_args: vec!["--max-connections=1200".to_owned()],
+        ..mariadb::Opts::default()
+    });
+    let socket = mariadb.socket();
+    println!(
+        "fanout_exporter, /metrics over N targets of one kind, {SCALE_ROUNDS} scrapes after a warm-up:"
+    );
+    println!(
+        "  {:<6} {:>5} {:>11} {:>11} {:>10} {:>10} {:>10}",
+        "kind", "N", "exposition", "per target", "median ms", "VmRSS", "VmHWM"
+    );
+    for (kind, target) in [
+        (
+            "http",
+            format!("    url: http://{}/-/healthy\n", http_server.address),
+        ),
+        (
+            "mysql",
+            format!(
+                "    address: unix://{}\n    user: root\n    max_connections: 1\n",
+                socket.display()
+            ),
+        ),
+    ] {
+        for n in [1usize, 10, 100, 1000] {
+            let mut yaml = format!("{kind}:\n");
+            for i in 0..n {
+                yaml.push_str(&format!("  t{i}:\n{target}"));
+            }
+            let config = write(dir, &format!("kinds-{kind}-{n}.yaml"), &yaml);
+            let exporter = Exporter::start(&[
+                &format!("--web.listen-address=127.0.0.1:{}", free_port()),
+                &format!("--config.file={}", config.display()),
+                "--web.max-requests=0",
+            ]);
+            let budget = [("X-Prometheus-Scrape-Timeout-Seconds", "30")];
+            let (median, size) = scrape_times(|| get(exporter.address, "/metrics", &budget).body);
+            let (rss, hwm) = memory(exporter.pid());
+            println!(
+                "  {kind:<6} {n:>5} {:>11} {:>11} {median:>10.1} {rss:>10} {hwm:>10}",
+                kib(size),
+                kib(size / n)
+            );
+        }
+    }
 }
