@@ -12,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
 use super::{State, plain};
+use crate::web::WebConfig;
 
 /// Longest request target (path and query) served; a longer one gets 414. Service discovery's
 /// `/probe?target=...&module=...` URLs are a few hundred bytes at most. (The whole request head is
@@ -29,12 +30,14 @@ pub(super) async fn guard(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let refusal = refusal(&req, &state).await;
+    // Taken once: a reload in the middle of this request does not change how it is answered.
+    let web = state.web();
+    let refusal = refusal(&req, web.as_deref()).await;
     let mut response = match refusal {
         Some(response) => req.into_response(response),
         None => next.call(req).await?.map_into_boxed_body(),
     };
-    if let Some(web) = state.web() {
+    if let Some(web) = web {
         let headers = response.headers_mut();
         for (name, value) in &web.headers {
             headers.insert(name.clone(), value.clone());
@@ -44,7 +47,7 @@ pub(super) async fn guard(
 }
 
 /// The answer for a request that does not get through, if it does not.
-async fn refusal(req: &ServiceRequest, state: &State) -> Option<HttpResponse> {
+async fn refusal(req: &ServiceRequest, web: Option<&WebConfig>) -> Option<HttpResponse> {
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI {
         return Some(plain(
@@ -52,7 +55,7 @@ async fn refusal(req: &ServiceRequest, state: &State) -> Option<HttpResponse> {
             format!("the request target is {target} bytes; at most {MAX_URI} are served\n"),
         ));
     }
-    let web = state.web()?;
+    let web = web?;
     if let Some(limit) = &web.rate_limit
         && !limit.allow()
     {

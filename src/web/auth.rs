@@ -92,16 +92,18 @@ impl BasicAuth {
             return false;
         };
         let (hash, known) = match self.users.get(&user) {
-            Some(hash) => (hash.expose_secret().to_owned(), true),
-            None => (self.dummy.expose_secret().to_owned(), false),
+            Some(hash) => (hash, true),
+            None => (&self.dummy, false),
         };
-        let key = cache_key(&user, &hash, &password);
+        let key = cache_key(&user, hash.expose_secret(), &password);
         if known && self.remembered(&key) {
             return true;
         }
         let Ok(_turn) = Arc::clone(&self.one_at_a_time).acquire_owned().await else {
             return false;
         };
+        // Copied only for a comparison actually run: the blocking thread needs its own.
+        let hash = hash.expose_secret().to_owned();
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
             .await
             .ok()
