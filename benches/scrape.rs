@@ -18,21 +18,9 @@ const ROUNDS: usize = 500;
 
 /// Median, 99th percentile and mean of `ROUNDS` sequential GETs, after a warm-up.
 fn measure(address: SocketAddr, path: &str) -> String {
-    for _ in 0..20 {
-        assert_eq!(get(address, path, &[]).status, 200, "{path}");
-    }
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
-            let start = Instant::now();
-            let response = get(address, path, &[]);
-            let elapsed = start.elapsed();
-            assert_eq!(response.status, 200);
-            elapsed
-        })
-        .collect();
-    times.sort();
+    warm_up(address, path);
+    let times = timed_gets(address, path, &[], 200, ROUNDS);
     let mean = times.iter().sum::<Duration>() / ROUNDS as u32;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     format!(
         "p50 {:.3} ms  p99 {:.3} ms  mean {:.3} ms",
         ms(times[ROUNDS / 2]),
@@ -41,15 +29,38 @@ fn measure(address: SocketAddr, path: &str) -> String {
     )
 }
 
-fn rss_kib(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l.to_owned())
+/// Twenty GETs first, so connections are open and caches warm before anything is timed.
+fn warm_up(address: SocketAddr, path: &str) {
+    for _ in 0..20 {
+        assert_eq!(get(address, path, &[]).status, 200, "{path}");
+    }
+}
+
+/// The times of `rounds` sequential GETs of `path`, each answered `status`, shortest first.
+fn timed_gets(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    status: u16,
+    rounds: usize,
+) -> Vec<Duration> {
+    let mut times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(get(address, path, headers).status, status, "{path}");
+            start.elapsed()
         })
-        .unwrap_or_else(|| "VmRSS: unknown".into())
+        .collect();
+    times.sort();
+    times
+}
+
+fn rss_kib(pid: u32) -> String {
+    format!("VmRSS: {}", mib(status_kib(pid, "VmRSS:")))
+}
+
+fn mib(kib: Option<f64>) -> String {
+    kib.map_or_else(|| "?".to_owned(), |k| format!("{:.1} MiB", k / 1024.0))
 }
 
 /// One part of the bench, run in the shared temporary directory.
@@ -144,14 +155,7 @@ fn exposure(dir: &std::path::Path) {
     let address = exporter.address;
     println!("fanout_exporter, exposure safety (sequential GETs, 200 each):");
     let quick = |path: &str| {
-        let mut times: Vec<Duration> = (0..200)
-            .map(|_| {
-                let start = Instant::now();
-                assert_eq!(get(address, path, &[]).status, 200, "{path}");
-                start.elapsed()
-            })
-            .collect();
-        times.sort();
+        let times = timed_gets(address, path, &[], 200, 200);
         format!("p50 {:.3} ms  max {:.3} ms", ms(times[100]), ms(times[199]))
     };
     println!(
@@ -195,14 +199,7 @@ fn exposure(dir: &std::path::Path) {
     let start = Instant::now();
     assert_eq!(get(exporter.address, "/-/healthy", &auth).status, 200);
     let first = start.elapsed();
-    let mut times: Vec<Duration> = (0..200)
-        .map(|_| {
-            let start = Instant::now();
-            assert_eq!(get(exporter.address, "/-/healthy", &auth).status, 200);
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
+    let times = timed_gets(exporter.address, "/-/healthy", &auth, 200, 200);
     let wrong = [("Authorization", "Basic cHJvbWV0aGV1czp3cm9uZw==")];
     let start = Instant::now();
     assert_eq!(get(exporter.address, "/-/healthy", &wrong).status, 401);
@@ -222,6 +219,28 @@ fn ms(d: Duration) -> f64 {
 /// How long each point of the concurrency curve runs.
 const CONCURRENCY_RUN: Duration = Duration::from_secs(3);
 
+/// A configuration with one target of each kind: `db` (MariaDB through its socket, as root), `cache`
+/// (Redis) and `self` (the exporter's own `/-/healthy` on `port`).
+fn one_of_each(
+    dir: &std::path::Path,
+    name: &str,
+    mariadb: &mariadb::Mariadb,
+    redis: &redis_server::Redis,
+    port: u16,
+) -> std::path::PathBuf {
+    write(
+        dir,
+        name,
+        &format!(
+            "mysql:\n  db:\n    address: unix://{}\n    user: root\n\
+             redis:\n  cache:\n    url: {}\n\
+             http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n",
+            mariadb.socket().display(),
+            redis.url()
+        ),
+    )
+}
+
 /// `/metrics` over three targets (MariaDB through its socket, Redis, one HTTP) scraped by 1, 8 and 64
 /// clients at once, each sending its next request when the last one answered: the latency each
 /// client sees, and how many statements MariaDB ran per scrape (its `Questions` counter), which
@@ -230,17 +249,7 @@ fn concurrency(dir: &std::path::Path) {
     let mariadb = mariadb::Mariadb::start(mariadb::Opts::default());
     let redis = redis_server::Redis::start(redis_server::Opts::default());
     let port = free_port();
-    let config = write(
-        dir,
-        "concurrency.yaml",
-        &format!(
-            "mysql:\n  db:\n    address: unix://{}\n    user: root\n\
-             redis:\n  cache:\n    url: {}\n\
-             http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n",
-            mariadb.socket().display(),
-            redis.url()
-        ),
-    );
+    let config = one_of_each(dir, "concurrency.yaml", &mariadb, &redis, port);
     let exporter = Exporter::start(&[
         &format!("--web.listen-address=127.0.0.1:{port}"),
         &format!("--config.file={}", config.display()),
@@ -281,7 +290,6 @@ fn concurrency(dir: &std::path::Path) {
         // The status query itself is one statement.
         let statements = questions() - before - 1.0;
         times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "  {clients:>7} {:>8} {:>10.2} {:>10.2} {:>22.2}",
             times.len(),
@@ -390,15 +398,10 @@ fn kib(bytes: usize) -> String {
 
 /// VmRSS and VmHWM of `pid`, in MiB.
 fn memory(pid: u32) -> (String, String) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or_else(|| "?".to_owned(), |kb| format!("{:.1} MiB", kb / 1024.0))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (
+        mib(status_kib(pid, "VmRSS:")),
+        mib(status_kib(pid, "VmHWM:")),
+    )
 }
 
 /// An HTTP/1.1 client that keeps its connection, as Prometheus does between scrapes (the testkit's
@@ -532,19 +535,10 @@ struct Lap {
 }
 
 fn lap(address: SocketAddr, pid: u32, path: &str) -> Lap {
-    for _ in 0..20 {
-        assert_eq!(get(address, path, &[]).status, 200, "{path}");
-    }
+    warm_up(address, path);
     let cpu_before = cpu_ticks(pid);
-    let mut times: Vec<Duration> = (0..RACE_ROUNDS)
-        .map(|_| {
-            let start = Instant::now();
-            assert_eq!(get(address, path, &[]).status, 200, "{path}");
-            start.elapsed()
-        })
-        .collect();
+    let times = timed_gets(address, path, &[], 200, RACE_ROUNDS);
     let cpu = cpu_ticks(pid).saturating_sub(cpu_before);
-    times.sort();
     // Linux reports CPU time in clock ticks of 10 ms (USER_HZ is 100 on every architecture).
     let cpu_ms = cpu as f64 * 10.0;
     Lap {
@@ -593,17 +587,7 @@ fn race(dir: &std::path::Path) {
         redis.cli(&["SET", &format!("key:{i}"), "1"]);
     }
     let port = free_port();
-    let config = write(
-        dir,
-        "race.yaml",
-        &format!(
-            "mysql:\n  db:\n    address: unix://{}\n    user: root\n\
-             redis:\n  cache:\n    url: {}\n\
-             http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n",
-            mariadb.socket().display(),
-            redis.url()
-        ),
-    );
+    let config = one_of_each(dir, "race.yaml", &mariadb, &redis, port);
     let ours = Exporter::start(&[
         &format!("--web.listen-address=127.0.0.1:{port}"),
         &format!("--config.file={}", config.display()),
