@@ -12,7 +12,7 @@ use fanout_collectors::mysql::{
     Address, MysqlCollector, MysqlSettings, MysqlTls, QueryMetric, QuerySettings,
 };
 use fanout_collectors::secret::SecretBytes;
-use fanout_collectors::{Collector, ErrorClass, Outcome};
+use fanout_collectors::{CollectError, Collector, ErrorClass, Outcome};
 use rcgen::ExtendedKeyUsagePurpose;
 use secrecy::SecretString;
 use support::{Leaf, Pki, gauge};
@@ -178,16 +178,7 @@ async fn a_server_certificate_from_another_ca_is_refused() {
     ))
     .await;
     assert!(!outcome.up);
-    let [error] = outcome.errors.as_slice() else {
-        panic!("{:?}", outcome.errors)
-    };
-    assert_eq!(error.class(), ErrorClass::Tls, "{error}");
-    assert!(
-        error
-            .message()
-            .contains(&format!("127.0.0.1:{}", server.server.port())),
-        "{error}"
-    );
+    let error = tls_error(&outcome, server.server.port());
     assert!(
         error.message().contains("certificate verification")
             && error.message().contains("UnknownIssuer"),
@@ -220,16 +211,7 @@ async fn a_server_certificate_for_another_host_name_is_refused_unless_verificati
         !outcome.up,
         "a certificate for db.example accepted at 127.0.0.1"
     );
-    let [error] = outcome.errors.as_slice() else {
-        panic!("{:?}", outcome.errors)
-    };
-    assert_eq!(error.class(), ErrorClass::Tls, "{error}");
-    assert!(
-        error
-            .message()
-            .contains(&format!("127.0.0.1:{}", server.server.port())),
-        "{error}"
-    );
+    let error = tls_error(&outcome, server.server.port());
     // Refused for the name, not for the chain: the CA is the right one (rustls: "certificate not
     // valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"db.example\")").
     let reason = error.message();
@@ -251,4 +233,17 @@ async fn a_server_certificate_for_another_host_name_is_refused_unless_verificati
         outcome.errors
     );
     assert_eq!(encrypted(&outcome), Some(1.0));
+}
+
+/// The one error of a scrape refused at the TLS step, which names the endpoint.
+fn tls_error(outcome: &Outcome, port: u16) -> &CollectError {
+    let [error] = outcome.errors.as_slice() else {
+        panic!("{:?}", outcome.errors)
+    };
+    assert_eq!(error.class(), ErrorClass::Tls, "{error}");
+    assert!(
+        error.message().contains(&format!("127.0.0.1:{port}")),
+        "{error}"
+    );
+    error
 }
