@@ -111,6 +111,10 @@ impl Header {
 /// growing the table for ever.
 const MAX_HEADERS: usize = 16_384;
 
+/// The interner's hash keys, random per process.
+static HEADER_SEED: LazyLock<foldhash::fast::RandomState> =
+    LazyLock::new(foldhash::fast::RandomState::default);
+
 /// The shared [`Header`]s, for every scrape of the process.
 static HEADERS: LazyLock<Mutex<Interner>> =
     LazyLock::new(|| Mutex::new(Interner::new(MAX_HEADERS)));
@@ -119,7 +123,7 @@ static HEADERS: LazyLock<Mutex<Interner>> =
 /// interner forgets it; it is only no longer shared with later batches.
 #[derive(Debug)]
 struct Interner {
-    by_hash: HashMap<u64, Vec<Arc<Header>>>,
+    by_hash: HashMap<u64, Vec<Arc<Header>>, foldhash::fast::FixedState>,
     len: usize,
     max: usize,
 }
@@ -127,16 +131,16 @@ struct Interner {
 impl Interner {
     fn new(max: usize) -> Self {
         Self {
-            by_hash: HashMap::new(),
+            by_hash: HashMap::default(),
             len: 0,
             max,
         }
     }
 
     fn get(&mut self, name: &str, kind: MetricType, help: &str) -> Arc<Header> {
-        let mut hasher = std::hash::DefaultHasher::new();
-        (name, kind, help).hash(&mut hasher);
-        let hash = hasher.finish();
+        // Seeded per process: names and HELP texts come from configuration and from what servers
+        // report (MySQL's status variables name families), so nobody can pick ones that collide.
+        let hash = HEADER_SEED.hash_one((name, kind, help));
         if let Some(found) = self.by_hash.get(&hash).and_then(|bucket| {
             bucket
                 .iter()
@@ -483,10 +487,17 @@ pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Merged {
     let mut groups: Vec<Group> = named.into_values().collect();
     // Duplicates, one name at a time, so that one set of series identities exists at a time.
     let mut partial = HashMap::new();
-    let mut seen = HashSet::new();
+    // The identities are keyed hashes already; hashing them again needs no seed of its own.
+    let mut seen: HashSet<u128, foldhash::fast::FixedState> = HashSet::default();
     for group in &mut groups {
         seen.clear();
         let header = &group.header;
+        if let [(b, f)] = group.parts[..]
+            && is_one_line(header.kind, batches[b].text_of(f))
+        {
+            // One series cannot repeat: most of a MySQL scrape's thousand families are such.
+            continue;
+        }
         group.parts.retain(|&(b, f)| {
             let batch = &batches[b];
             // Built only once a duplicate turns up.
@@ -525,6 +536,13 @@ pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Merged {
         groups,
         partial,
     }
+}
+
+/// Whether `text`, the lines of one family of type `kind`, is a single counter or gauge sample (a
+/// newline ends a line only, as label values have theirs escaped).
+fn is_one_line(kind: MetricType, text: &str) -> bool {
+    matches!(kind, MetricType::COUNTER | MetricType::GAUGE)
+        && text.find('\n').is_some_and(|end| end + 1 == text.len())
 }
 
 /// Encode merged families (the output of [`merge`]) in the 0.0.4 text format, into a string of

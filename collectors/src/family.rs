@@ -78,13 +78,15 @@ pub fn is_valid_metric_name(name: &str) -> bool {
 
 /// True for a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`); `__`-prefixed names are reserved.
 pub fn is_valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    (first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with("__")
+    // Bytes, not chars: every name of every sample passes here, and a multi-byte character is
+    // refused either way.
+    match name.as_bytes() {
+        [] | [b'_', b'_', ..] => false,
+        [first, rest @ ..] => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        }
+    }
 }
 
 /// Label names that configured or custom labels may not use: the engine adds `target` (and Prometheus
@@ -128,7 +130,8 @@ pub fn validate_labelled(family: &MetricFamily, extra: &[&str]) -> Result<(), Fa
     let Some(first) = family.get_metric().first() else {
         return Err(FamilyError::Empty(name.to_owned()));
     };
-    let expected = label_names(name, first, extra)?;
+    let mut expected = Vec::new();
+    label_names(name, first, extra, &mut expected)?;
     for label in &expected {
         // `le` is the histogram's own label, `quantile` the summary's; both stay reserved elsewhere
         // too, so no family can be mistaken for one.
@@ -142,25 +145,34 @@ pub fn validate_labelled(family: &MetricFamily, extra: &[&str]) -> Result<(), Fa
             });
         }
     }
-    for metric in family.get_metric() {
-        if label_names(name, metric, extra)? != expected {
+    let mut names = Vec::new();
+    for metric in &family.get_metric()[1..] {
+        label_names(name, metric, extra, &mut names)?;
+        if names != expected {
             return Err(FamilyError::InconsistentLabels(name.to_owned()));
         }
-        if kind == ProtoType::HISTOGRAM && !histogram_is_well_formed(metric.get_histogram()) {
-            return Err(FamilyError::MalformedHistogram(name.to_owned()));
-        }
+    }
+    if kind == ProtoType::HISTOGRAM
+        && !family
+            .get_metric()
+            .iter()
+            .all(|m| histogram_is_well_formed(m.get_histogram()))
+    {
+        return Err(FamilyError::MalformedHistogram(name.to_owned()));
     }
     Ok(())
 }
 
-/// The sample's label names with the `extra` ones it lacks, sorted; borrowed, since this runs for
-/// every sample of every scrape.
+/// The sample's label names with the `extra` ones it lacks, sorted, into `names` (cleared first);
+/// borrowed, and into a buffer the caller reuses, since this runs for every sample of every scrape.
 fn label_names<'m>(
     family: &str,
     metric: &'m Metric,
     extra: &[&'m str],
-) -> Result<Vec<&'m str>, FamilyError> {
-    let mut names: Vec<&str> = metric.get_label().iter().map(|p| p.name()).collect();
+    names: &mut Vec<&'m str>,
+) -> Result<(), FamilyError> {
+    names.clear();
+    names.extend(metric.get_label().iter().map(|p| p.name()));
     for &label in extra {
         if !names.contains(&label) {
             names.push(label);
@@ -173,7 +185,7 @@ fn label_names<'m>(
             label: pair[0].to_owned(),
         });
     }
-    Ok(names)
+    Ok(())
 }
 
 fn histogram_is_well_formed(h: &Histogram) -> bool {
@@ -360,8 +372,8 @@ impl FamilyBuilder {
 pub struct Families {
     builders: Vec<FamilyBuilder>,
     /// Position of each name in `builders`: a MySQL scrape asks for ~1000 distinct names, and a
-    /// linear search per sample would be quadratic.
-    index: HashMap<String, usize>,
+    /// linear search per sample would be quadratic. Seeded, as the names come from the server.
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl Families {

@@ -497,7 +497,11 @@ async fn prepare_session(
     let id = cell(2).parse::<u64>().unwrap_or_default();
     let lock_wait = settings.lock_wait_timeout.as_secs().max(1);
     let limit = settings.statement_timeout;
-    let base = format!("SET SESSION lock_wait_timeout = {lock_wait}");
+    // Room for the packed status and variables (see `scrapers::packed`): MySQL's default is 1 KiB.
+    let base = format!(
+        "SET SESSION lock_wait_timeout = {lock_wait}, group_concat_max_len = {}",
+        scrapers::packed::MAX_LEN
+    );
     let with_limit = match server.flavor {
         Flavor::MariaDb if server.at_least(10, 1, 1) => Some(format!(
             "{base}, max_statement_time = {}",
@@ -869,11 +873,21 @@ async fn run_scraper(
         return Ok(());
     };
     match run_statement(pool, &mut lease.conn, &sql, cap(settings.statement_timeout)).await {
-        Step::Rows(rows) => {
-            let mut built = Families::new();
-            scrapers::families(scraper, &rows, &lease.server, settings, &mut built);
-            finish_with(progress, &label, started, built.finish());
-        }
+        Step::Rows(fetched) => match scrapers::rows(scraper, fetched) {
+            Ok(rows) => {
+                let mut built = Families::new();
+                scrapers::families(scraper, &rows, &lease.server, settings, &mut built);
+                finish_with(progress, &label, started, built.finish());
+            }
+            Err(why) => fail(
+                progress,
+                pool,
+                &label,
+                started,
+                ErrorClass::Protocol,
+                format!("{label}: {why}"),
+            ),
+        },
         Step::Refused(e) if is_missing(&e) && scraper != Scraper::GlobalStatus => {
             tracing::debug!(endpoint = %pool.endpoint, collector = %label, error = %e, "not available on this server; skipped");
             finish(progress, &label, Some(true), started, None);

@@ -475,6 +475,7 @@ mod tests {
                 .iter()
                 .map(|r| r.iter().map(|c| c.map(str::to_owned)).collect())
                 .collect(),
+            ..Rows::default()
         }
     }
 

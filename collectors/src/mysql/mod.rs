@@ -389,6 +389,19 @@ pub(crate) struct Rows {
     pub columns: Vec<String>,
     /// One entry per row, one value per column.
     pub rows: Vec<Vec<Option<String>>>,
+    /// Name/value pairs unpacked from one packed value (`scrapers::packed`), read by
+    /// [`Rows::pairs`] after the rows: the value's text and where each name and value is in it, so
+    /// six hundred pairs cost one buffer rather than three allocations each.
+    pub packed: Packed,
+}
+
+/// See [`Rows::packed`].
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Packed {
+    /// The packed text, names already in lower case.
+    pub text: String,
+    /// Byte ranges of each name and its value in `text`.
+    pub pairs: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 impl Rows {
@@ -402,10 +415,16 @@ impl Rows {
     /// The first two columns of every row whose second column is not NULL (`SHOW ... STATUS`,
     /// `SHOW ... VARIABLES`).
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.rows.iter().filter_map(|row| match row.as_slice() {
-            [Some(name), Some(value), ..] => Some((name.as_str(), value.as_str())),
-            _ => None,
-        })
+        let text = self.packed.text.as_str();
+        self.rows
+            .iter()
+            .filter_map(|row| match row.as_slice() {
+                [Some(name), Some(value), ..] => Some((name.as_str(), value.as_str())),
+                _ => None,
+            })
+            .chain(self.packed.pairs.iter().filter_map(move |(name, value)| {
+                Some((text.get(name.clone())?, text.get(value.clone())?))
+            }))
     }
 }
 

@@ -1,17 +1,26 @@
 //! `SHOW GLOBAL STATUS` (mysqld_exporter's `global_status.go`): the grouped families, the curated
 //! table that types the rest, and the Galera status families.
 
-use super::super::{MysqlSettings, Rows, ServerInfo};
-use super::SubCollector;
+use super::super::{Flavor, MysqlSettings, Rows, ServerInfo};
 use super::values::{counter_sample, parse_value, push_normalized};
+use super::{SubCollector, packed};
 use crate::Families;
 
-/// `collect.global_status`: one statement on every flavor and version, so nothing to choose.
+/// `collect.global_status`: the same pairs on every server, read the cheapest way the flavor offers.
 pub(super) struct GlobalStatus;
 
 impl SubCollector for GlobalStatus {
-    fn statement(&self, _: &ServerInfo, _: &MysqlSettings, _: &[u64]) -> Option<String> {
-        Some("SHOW GLOBAL STATUS".to_owned())
+    /// One packed row from `information_schema` on MariaDB (see `packed`), `SHOW GLOBAL STATUS`
+    /// elsewhere: the same pairs either way.
+    fn statement(&self, server: &ServerInfo, _: &MysqlSettings, _: &[u64]) -> Option<String> {
+        Some(match server.flavor {
+            Flavor::MariaDb => packed::statement("GLOBAL_STATUS"),
+            Flavor::MySql | Flavor::Percona => "SHOW GLOBAL STATUS".to_owned(),
+        })
+    }
+
+    fn rows(&self, fetched: Rows) -> Result<Rows, String> {
+        packed::unpack(fetched)
     }
 
     fn families(&self, rows: &Rows, _: &ServerInfo, _: &MysqlSettings, out: &mut Families) {
@@ -496,12 +505,15 @@ mod tests {
     use crate::mysql::Scraper;
 
     #[test]
-    fn statement_is_show_global_status() {
+    fn statement_is_packed_on_mariadb_and_show_global_status() {
         let s = settings();
+        let on = |flavor| statement(Scraper::GlobalStatus, &server(flavor, (8, 0, 36)), &s, &[]);
         assert_eq!(
-            statement(Scraper::GlobalStatus, &mariadb(), &s, &[]).as_deref(),
-            Some("SHOW GLOBAL STATUS")
+            statement(Scraper::GlobalStatus, &mariadb(), &s, &[]),
+            Some(super::packed::statement("GLOBAL_STATUS"))
         );
+        assert_eq!(on(Flavor::MySql).as_deref(), Some("SHOW GLOBAL STATUS"));
+        assert_eq!(on(Flavor::Percona).as_deref(), Some("SHOW GLOBAL STATUS"));
     }
 
     #[test]
@@ -727,6 +739,7 @@ mod tests {
             .iter()
             .map(|(n, v)| vec![Some((*n).to_owned()), Some((*v).to_owned())])
             .collect(),
+            ..Rows::default()
         };
         let f = run(Scraper::GlobalStatus, &rows);
         all_valid(&f);

@@ -1,17 +1,26 @@
 //! `SHOW GLOBAL VARIABLES` (mysqld_exporter's `global_variables.go`): a gauge per numeric variable,
 //! the version, isolation level and Galera info families, and the gcache size.
 
-use super::super::{MysqlSettings, Rows, ServerInfo};
-use super::SubCollector;
+use super::super::{Flavor, MysqlSettings, Rows, ServerInfo};
 use super::values::{parse_value, push_normalized};
+use super::{SubCollector, packed};
 use crate::Families;
 
-/// `collect.global_variables`: one statement on every flavor and version, so nothing to choose.
+/// `collect.global_variables`: the same pairs on every server, read the cheapest way the flavor offers.
 pub(super) struct GlobalVariables;
 
 impl SubCollector for GlobalVariables {
-    fn statement(&self, _: &ServerInfo, _: &MysqlSettings, _: &[u64]) -> Option<String> {
-        Some("SHOW GLOBAL VARIABLES".to_owned())
+    /// One packed row from `information_schema` on MariaDB (see `packed`), `SHOW GLOBAL VARIABLES`
+    /// elsewhere: the same pairs either way.
+    fn statement(&self, server: &ServerInfo, _: &MysqlSettings, _: &[u64]) -> Option<String> {
+        Some(match server.flavor {
+            Flavor::MariaDb => packed::statement("GLOBAL_VARIABLES"),
+            Flavor::MySql | Flavor::Percona => "SHOW GLOBAL VARIABLES".to_owned(),
+        })
+    }
+
+    fn rows(&self, fetched: Rows) -> Result<Rows, String> {
+        packed::unpack(fetched)
     }
 
     fn families(&self, rows: &Rows, _: &ServerInfo, _: &MysqlSettings, out: &mut Families) {
@@ -140,12 +149,15 @@ mod tests {
     use crate::mysql::Scraper;
 
     #[test]
-    fn statement_is_show_global_variables() {
+    fn statement_is_packed_on_mariadb_and_show_global_variables() {
         let s = settings();
+        let on = |flavor| statement(Scraper::GlobalVariables, &server(flavor, (8, 0, 36)), &s, &[]);
         assert_eq!(
-            statement(Scraper::GlobalVariables, &mariadb(), &s, &[]).as_deref(),
-            Some("SHOW GLOBAL VARIABLES")
+            statement(Scraper::GlobalVariables, &mariadb(), &s, &[]),
+            Some(super::packed::statement("GLOBAL_VARIABLES"))
         );
+        assert_eq!(on(Flavor::MySql).as_deref(), Some("SHOW GLOBAL VARIABLES"));
+        assert_eq!(on(Flavor::Percona).as_deref(), Some("SHOW GLOBAL VARIABLES"));
     }
 
     #[test]
@@ -238,6 +250,7 @@ mod tests {
             .iter()
             .map(|(n, v)| vec![Some((*n).to_owned()), Some((*v).to_owned())])
             .collect(),
+            ..Rows::default()
         };
         let f = run(Scraper::GlobalVariables, &rows);
         all_valid(&f);

@@ -184,6 +184,7 @@ mod tests {
                 vec![None, Some("3".into()), Some("1".into())],
                 vec![Some("2048".into()), Some("x".into()), Some("2".into())],
             ],
+            ..Rows::default()
         };
         let f = run(Scraper::InnodbCmp, &rows);
         all_valid(&f);

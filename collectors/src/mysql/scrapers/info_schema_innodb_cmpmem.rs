@@ -203,6 +203,7 @@ mod tests {
                     Some("1".into()),
                 ],
             ],
+            ..Rows::default()
         };
         let f = run(Scraper::InnodbCmpmem, &rows);
         all_valid(&f);

@@ -258,6 +258,7 @@ mod tests {
                     .into()
             })
             .collect(),
+            ..Rows::default()
         };
         let f = run(Scraper::InnodbMetrics, &rows);
         all_valid(&f);

@@ -228,6 +228,7 @@ mod tests {
                     Some("7".into()),
                 ],
             ],
+            ..Rows::default()
         };
         let f = run(Scraper::Processlist, &rows);
         all_valid(&f);

@@ -26,6 +26,7 @@ mod info_schema_innodb_cmpmem;
 mod info_schema_innodb_metrics;
 mod info_schema_processlist;
 mod info_schema_tables;
+pub(crate) mod packed;
 mod perf_schema_events_statements;
 mod slave_status;
 #[cfg(test)]
@@ -50,6 +51,12 @@ pub(crate) trait SubCollector: Sync {
         settings: &MysqlSettings,
         own: &[u64],
     ) -> Option<String>;
+
+    /// The statement's reply in the shape [`SubCollector::families`] reads, or why it is not one:
+    /// for statements whose reply is packed (see `packed`). Most pass the rows through.
+    fn rows(&self, fetched: Rows) -> Result<Rows, String> {
+        Ok(fetched)
+    }
 
     /// Add the families made from `rows`, the result of [`SubCollector::statement`], to `out`.
     fn families(
@@ -89,6 +96,11 @@ pub(crate) fn statement(
     own: &[u64],
 ) -> Option<String> {
     sub_collector(scraper).statement(server, settings, own)
+}
+
+/// The reply of `scraper`'s statement as the rows its families are made from.
+pub(crate) fn rows(scraper: Scraper, fetched: Rows) -> Result<Rows, String> {
+    sub_collector(scraper).rows(fetched)
 }
 
 /// Add the families of `scraper` made from `rows` to `out`.

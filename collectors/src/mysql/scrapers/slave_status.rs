@@ -381,6 +381,7 @@ mod tests {
             &Rows {
                 columns,
                 rows: Vec::new(),
+                ..Rows::default()
             },
         );
         assert!(f.is_empty());

@@ -67,6 +67,7 @@ pub(super) fn name_value_tsv(text: &str) -> Rows {
                 vec![batch_field(name), batch_field(value)]
             })
             .collect(),
+        ..Rows::default()
     }
 }
 
@@ -84,6 +85,7 @@ pub(super) fn header_tsv(text: &str) -> Rows {
         rows: lines
             .map(|line| line.split('\t').map(batch_field).collect())
             .collect(),
+        ..Rows::default()
     }
 }
 
@@ -129,7 +131,11 @@ pub(super) fn vertical(text: &str) -> Rows {
         }
     }
     flush(&mut current, &mut columns, &mut rows);
-    Rows { columns, rows }
+    Rows {
+        columns,
+        rows,
+        ..Rows::default()
+    }
 }
 
 // --- helpers -------------------------------------------------------------------------------
