@@ -16,7 +16,7 @@
 //!   Duplicates are found from the rendered lines themselves, one family name at a time, so no
 //!   per-series bookkeeping lives as long as the batches.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::ops::Range;
@@ -323,6 +323,10 @@ fn push_value(out: &mut String, v: f64) {
         out.push_str("-Inf");
     } else if v == 0.0 {
         out.push('0');
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Most values are whole numbers (counters, sizes); an integer is written without the
+        // float algorithm, and the same digits as `{v}` writes for it.
+        let _ = write!(out, "{}", v as i64);
     } else {
         let _ = write!(out, "{v}");
     }
@@ -432,16 +436,19 @@ fn labels_hash<'t>(rest: &'t str, pairs: &mut Vec<(&'t str, &'t str)>) -> u128 {
 pub struct Merged {
     batches: Vec<Batch>,
     groups: Vec<Group>,
+    /// Every group's parts, group after group, as (batch, family) indices: one allocation for the
+    /// thousand-odd families of a MySQL scrape instead of one each.
+    parts: Vec<(usize, usize)>,
     /// The kept lines of each family that lost series as duplicates, by (batch, family), as byte
     /// ranges of the family's text; a family not listed keeps all of its lines, the usual case.
     partial: HashMap<(usize, usize), Vec<Range<usize>>>,
 }
 
-/// One family name: the first header seen for it, and its parts as (batch, family) indices.
+/// One family name: the first header seen for it, and where its parts are in [`Merged::parts`].
 #[derive(Debug)]
 struct Group {
     header: Arc<Header>,
-    parts: Vec<(usize, usize)>,
+    parts: Range<usize>,
 }
 
 impl Merged {
@@ -454,6 +461,10 @@ impl Merged {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.groups.iter().map(|g| g.header.name.as_str())
     }
+
+    fn parts_of(&self, group: &Group) -> &[(usize, usize)] {
+        &self.parts[group.parts.clone()]
+    }
 }
 
 /// Group rendered batches into one family per name, sorted by name. Of families sharing a name,
@@ -461,88 +472,125 @@ impl Merged {
 /// Of series with the same label set in one name, the first is kept. Both drops are logged.
 pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Merged {
     let batches: Vec<Batch> = batches.into_iter().collect();
-    let mut named: BTreeMap<&str, Group> = BTreeMap::new();
-    for (b, batch) in batches.iter().enumerate() {
-        for (f, family) in batch.families.iter().enumerate() {
-            let name = family.header.name.as_str();
-            match named.get_mut(name) {
-                Some(group) if group.header.kind != family.header.kind => {
-                    tracing::warn!(
-                        source = %batch.source,
-                        family = %name,
-                        "dropping family whose type conflicts with the same name from another target"
-                    );
-                }
-                Some(group) => group.parts.push((b, f)),
-                None => {
-                    let group = Group {
-                        header: Arc::clone(&family.header),
-                        parts: vec![(b, f)],
-                    };
-                    named.insert(name, group);
-                }
-            }
-        }
-    }
-    let mut groups: Vec<Group> = named.into_values().collect();
-    // Duplicates, one name at a time, so that one set of series identities exists at a time.
+    // Every family as (batch, family), sorted by name; families of one name stay in batch order, so
+    // the first one seen leads its group.
+    let mut order: Vec<(&str, usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| {
+            batch
+                .families
+                .iter()
+                .enumerate()
+                .map(move |(f, family)| (family.header.name.as_str(), b, f))
+        })
+        .collect();
+    // (name, batch, family) are distinct, so an unstable sort orders them as a stable one would.
+    order.sort_unstable();
+    let order: Vec<(usize, usize)> = order.into_iter().map(|(_, b, f)| (b, f)).collect();
+    let header = |&(b, f): &(usize, usize)| &batches[b].families[f].header;
+    let mut groups: Vec<Group> = Vec::new();
+    let mut parts = Vec::with_capacity(order.len());
     let mut partial = HashMap::new();
+    // Series identities of the group being merged; one group's at a time.
     // The identities are keyed hashes already; hashing them again needs no seed of its own.
     let mut seen: HashSet<u128, foldhash::fast::FixedState> = HashSet::default();
-    for group in &mut groups {
-        seen.clear();
-        let header = &group.header;
-        if let [(b, f)] = group.parts[..]
-            && is_one_line(header.kind, batches[b].text_of(f))
+    let mut rest = order.as_slice();
+    while let Some(first) = rest.first() {
+        let lead = header(first);
+        let same = rest
+            .iter()
+            .position(|p| header(p).name != lead.name)
+            .unwrap_or(rest.len());
+        let (members, after) = rest.split_at(same);
+        rest = after;
+        let start = parts.len();
+        if let [(b, f)] = *members
+            && is_one_line(lead.kind, batches[b].text_of(f))
         {
             // One series cannot repeat: most of a MySQL scrape's thousand families are such.
-            continue;
-        }
-        group.parts.retain(|&(b, f)| {
-            let batch = &batches[b];
-            // Built only once a duplicate turns up.
-            let mut kept: Option<Vec<Range<usize>>> = None;
-            for_each_series(header.kind, &header.name, batch.text_of(f), |lines, identity| {
-                if seen.insert(identity) {
-                    if let Some(kept) = kept.as_mut() {
-                        match kept.last_mut() {
-                            Some(last) if last.end == lines.start => last.end = lines.end,
-                            _ => kept.push(lines),
-                        }
-                    }
-                } else {
-                    tracing::warn!(source = %batch.source, family = %header.name, "dropping duplicate series");
-                    kept.get_or_insert_with(|| {
-                        (lines.start > 0)
-                            .then_some(0..lines.start)
-                            .into_iter()
-                            .collect()
-                    });
+            parts.push((b, f));
+        } else {
+            seen.clear();
+            for &(b, f) in members {
+                let batch = &batches[b];
+                if header(&(b, f)).kind != lead.kind {
+                    tracing::warn!(
+                        source = %batch.source,
+                        family = %lead.name,
+                        "dropping family whose type conflicts with the same name from another target"
+                    );
+                    continue;
                 }
-            });
-            match kept {
-                None => true,
-                Some(kept) if kept.is_empty() => false,
-                Some(kept) => {
-                    partial.insert((b, f), kept);
-                    true
+                match kept_lines(lead, batch, f, &mut seen) {
+                    None => parts.push((b, f)),
+                    Some(kept) if kept.is_empty() => {}
+                    Some(kept) => {
+                        partial.insert((b, f), kept);
+                        parts.push((b, f));
+                    }
                 }
             }
-        });
+        }
+        if parts.len() > start {
+            groups.push(Group {
+                header: Arc::clone(lead),
+                parts: start..parts.len(),
+            });
+        }
     }
-    groups.retain(|g| !g.parts.is_empty());
     Merged {
         batches,
         groups,
+        parts,
         partial,
     }
+}
+
+/// The lines of family `f` of `batch` to keep when the series in `seen` are already exposed, and
+/// its own series added to `seen`: `None` when all of them are kept (no allocation then).
+fn kept_lines(
+    header: &Header,
+    batch: &Batch,
+    f: usize,
+    seen: &mut HashSet<u128, foldhash::fast::FixedState>,
+) -> Option<Vec<Range<usize>>> {
+    // Built only once a duplicate turns up.
+    let mut kept: Option<Vec<Range<usize>>> = None;
+    for_each_series(
+        header.kind,
+        &header.name,
+        batch.text_of(f),
+        |lines, identity| {
+            if seen.insert(identity) {
+                if let Some(kept) = kept.as_mut() {
+                    match kept.last_mut() {
+                        Some(last) if last.end == lines.start => last.end = lines.end,
+                        _ => kept.push(lines),
+                    }
+                }
+            } else {
+                tracing::warn!(source = %batch.source, family = %header.name, "dropping duplicate series");
+                kept.get_or_insert_with(|| {
+                    (lines.start > 0)
+                        .then_some(0..lines.start)
+                        .into_iter()
+                        .collect()
+                });
+            }
+        },
+    );
+    kept
 }
 
 /// Whether `text`, the lines of one family of type `kind`, is a single counter or gauge sample (a
 /// newline ends a line only, as label values have theirs escaped).
 fn is_one_line(kind: MetricType, text: &str) -> bool {
     matches!(kind, MetricType::COUNTER | MetricType::GAUGE)
-        && text.find('\n').is_some_and(|end| end + 1 == text.len())
+        && text
+            .as_bytes()
+            .split_last()
+            .is_some_and(|(&last, before)| last == b'\n' && !before.contains(&b'\n'))
 }
 
 /// Encode merged families (the output of [`merge`]) in the 0.0.4 text format, into a string of
@@ -551,7 +599,7 @@ pub fn encode(merged: &Merged) -> String {
     let mut out = String::with_capacity(merged.encoded_len());
     for group in &merged.groups {
         out.push_str(&group.header.lines);
-        for &part in &group.parts {
+        for &part in merged.parts_of(group) {
             merged.write_part(part, &mut out);
         }
     }
@@ -564,7 +612,12 @@ impl Merged {
         self.groups
             .iter()
             .map(|g| {
-                g.header.lines.len() + g.parts.iter().map(|&p| self.part_len(p)).sum::<usize>()
+                g.header.lines.len()
+                    + self
+                        .parts_of(g)
+                        .iter()
+                        .map(|&p| self.part_len(p))
+                        .sum::<usize>()
             })
             .sum()
     }
@@ -647,7 +700,7 @@ impl Iterator for Chunks {
             }
             match self.part.checked_sub(1) {
                 None => out.push_str(&group.header.lines),
-                Some(index) => match group.parts.get(index) {
+                Some(index) => match self.merged.parts_of(group).get(index) {
                     Some(&part) => self.merged.write_part(part, &mut out),
                     None => {
                         self.group += 1;
@@ -995,5 +1048,32 @@ mod tests {
             }
         }
         assert_eq!(Merged::chunks(Arc::new(merge(Vec::new())), 10).count(), 0);
+    }
+
+    #[test]
+    fn whole_numbers_are_written_as_the_float_formatter_writes_them() {
+        let mut values = vec![
+            1.0,
+            -1.0,
+            42.0,
+            123_456_789.0,
+            999_999_999_999_999.0,
+            -999_999_999_999_999.0,
+            1e15,
+            9_007_199_254_740_993.0,
+            1e21,
+            0.5,
+            -2.25,
+            1e-7,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        values.extend((0..64).map(|shift| (1u64 << shift) as f64));
+        values.extend((0..64).map(|shift| -((1u64 << shift) as f64) + 1.0));
+        for v in values {
+            let mut out = String::new();
+            push_value(&mut out, v);
+            assert_eq!(out, format!("{v}"), "{v:e}");
+        }
     }
 }

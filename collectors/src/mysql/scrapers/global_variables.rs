@@ -151,13 +151,23 @@ mod tests {
     #[test]
     fn statement_is_packed_on_mariadb_and_show_global_variables() {
         let s = settings();
-        let on = |flavor| statement(Scraper::GlobalVariables, &server(flavor, (8, 0, 36)), &s, &[]);
+        let on = |flavor| {
+            statement(
+                Scraper::GlobalVariables,
+                &server(flavor, (8, 0, 36)),
+                &s,
+                &[],
+            )
+        };
         assert_eq!(
             statement(Scraper::GlobalVariables, &mariadb(), &s, &[]),
             Some(super::packed::statement("GLOBAL_VARIABLES"))
         );
         assert_eq!(on(Flavor::MySql).as_deref(), Some("SHOW GLOBAL VARIABLES"));
-        assert_eq!(on(Flavor::Percona).as_deref(), Some("SHOW GLOBAL VARIABLES"));
+        assert_eq!(
+            on(Flavor::Percona).as_deref(),
+            Some("SHOW GLOBAL VARIABLES")
+        );
     }
 
     #[test]

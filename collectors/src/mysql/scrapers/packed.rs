@@ -44,33 +44,48 @@ pub(super) fn unpack(mut rows: Rows) -> Result<Rows, String> {
         },
         _ => return Err("expected one packed value".into()),
     };
+    let bytes = text.as_bytes();
     let mut pairs = Vec::with_capacity(text.len() / 24);
     let mut at = 0;
-    while at < text.len() {
+    while at < bytes.len() {
         let broken = || format!("packed reply does not parse at byte {at} of {}", text.len());
-        let rest = &text[at..];
-        let (len, after) = rest.split_once(':').ok_or_else(broken)?;
-        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+        // `<digits>:`, by hand: this loop runs for every status variable and every variable.
+        let mut i = at;
+        let mut len: usize = 0;
+        while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+            len = len
+                .checked_mul(10)
+                .and_then(|l| l.checked_add(usize::from(b - b'0')))
+                .ok_or_else(broken)?;
+            i += 1;
+        }
+        if i == at || bytes.get(i) != Some(&b':') {
             return Err(broken());
         }
-        let len: usize = len.parse().map_err(|_| broken())?;
-        let (name, after) = after.split_once(':').ok_or_else(broken)?;
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        let name_start = i + 1;
+        let mut name_end = name_start;
+        while let Some(&b) = bytes.get(name_end).filter(|&&b| b != b':') {
+            if !(b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(broken());
+            }
+            name_end += 1;
+        }
+        if name_end == name_start || name_end == bytes.len() {
             return Err(broken());
         }
-        let name_start = text.len() - after.len() - 1 - name.len();
-        let value_start = text.len() - after.len();
-        let value_end = value_start + len;
-        if value_end > text.len() {
+        let value_start = name_end + 1;
+        let value_end = value_start.saturating_add(len);
+        if value_end > bytes.len() {
             return Err(format!(
-                "packed reply ends inside the value of {name}: it was cut at the session's \
-                 group_concat_max_len"
+                "packed reply ends inside the value of {}: it was cut at the session's \
+                 group_concat_max_len",
+                &text[name_start..name_end]
             ));
         }
         if !text.is_char_boundary(value_end) {
             return Err(broken());
         }
-        pairs.push((name_start..name_start + name.len(), value_start..value_end));
+        pairs.push((name_start..name_end, value_start..value_end));
         at = value_end;
     }
     for (name, _) in &pairs {

@@ -27,6 +27,15 @@ pub(super) fn push_sql_string(sql: &mut String, value: &str) {
 /// `INNODB_METRICS` names keep their case (`buffer_LRU_batch_flush_total_pages`) because
 /// mysqld_exporter does not lowercase them and dashboards use its names.
 pub(super) fn push_normalized(buf: &mut String, raw: &str, lowercase: bool) {
+    // Names packed from `information_schema` arrive lower-cased and valid: copied whole.
+    if raw
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        buf.push_str(raw);
+        return;
+    }
+    buf.reserve(raw.len());
     for c in raw.chars() {
         if c.is_ascii_alphanumeric() || c == '_' {
             buf.push(if lowercase { c.to_ascii_lowercase() } else { c });
