@@ -220,13 +220,14 @@ fn ms(d: Duration) -> f64 {
 const CONCURRENCY_RUN: Duration = Duration::from_secs(3);
 
 /// A configuration with one target of each kind: `db` (MariaDB through its socket, as root), `cache`
-/// (Redis) and `self` (the exporter's own `/-/healthy` on `port`).
+/// (Redis) and `web` (`/-/healthy` of the exporter at `web`, a second process, so the CPU measured
+/// is the probe's alone, as the peer's is).
 fn one_of_each(
     dir: &std::path::Path,
     name: &str,
     mariadb: &mariadb::Mariadb,
     redis: &redis_server::Redis,
-    port: u16,
+    web: SocketAddr,
 ) -> std::path::PathBuf {
     write(
         dir,
@@ -234,7 +235,7 @@ fn one_of_each(
         &format!(
             "mysql:\n  db:\n    address: unix://{}\n    user: root\n\
              redis:\n  cache:\n    url: {}\n\
-             http:\n  self:\n    url: http://127.0.0.1:{port}/-/healthy\n",
+             http:\n  web:\n    url: http://{web}/-/healthy\n",
             mariadb.socket().display(),
             redis.url()
         ),
@@ -249,7 +250,8 @@ fn concurrency(dir: &std::path::Path) {
     let mariadb = mariadb::Mariadb::start(mariadb::Opts::default());
     let redis = redis_server::Redis::start(redis_server::Opts::default());
     let port = free_port();
-    let config = one_of_each(dir, "concurrency.yaml", &mariadb, &redis, port);
+    let web = Exporter::start(&[&format!("--web.listen-address=127.0.0.1:{}", free_port())]);
+    let config = one_of_each(dir, "concurrency.yaml", &mariadb, &redis, web.address);
     let exporter = Exporter::start(&[
         &format!("--web.listen-address=127.0.0.1:{port}"),
         &format!("--config.file={}", config.display()),
@@ -586,7 +588,8 @@ fn race(dir: &std::path::Path) {
         redis.cli(&["SET", &format!("key:{i}"), "1"]);
     }
     let port = free_port();
-    let config = one_of_each(dir, "race.yaml", &mariadb, &redis, port);
+    let web = Exporter::start(&[&format!("--web.listen-address=127.0.0.1:{}", free_port())]);
+    let config = one_of_each(dir, "race.yaml", &mariadb, &redis, web.address);
     let ours = Exporter::start(&[
         &format!("--web.listen-address=127.0.0.1:{port}"),
         &format!("--config.file={}", config.display()),
@@ -622,9 +625,12 @@ fn race(dir: &std::path::Path) {
         ),
         (
             "http",
-            "/probe?target=self".to_owned(),
+            "/probe?target=web".to_owned(),
             Peer::blackbox(dir),
-            format!("/probe?module=http_2xx&target=http://127.0.0.1:{port}/-/healthy"),
+            format!(
+                "/probe?module=http_2xx&target=http://{}/-/healthy",
+                web.address
+            ),
         ),
     ];
     for (kind, path, peer, peer_path) in kinds {

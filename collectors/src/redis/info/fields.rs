@@ -434,32 +434,33 @@ const COUNTERS_RENAMED: &[(&str, &str, f64)] = &[
 ];
 
 /// The whitelist, keyed by INFO field; built once instead of matching names per line.
-pub(super) static FIELDS: LazyLock<HashMap<&'static str, Mapping>> = LazyLock::new(|| {
-    let mut map = HashMap::new();
-    let mut add = |field: &'static str, metric: &str, kind: Type, scale: f64| {
-        map.insert(
-            field,
-            Mapping {
-                metric: format!("redis_{metric}"),
-                kind,
-                scale,
-            },
-        );
-    };
-    for &field in GAUGES_SAME_NAME {
-        add(field, field, Type::Gauge, 1.0);
-    }
-    for &field in COUNTERS_SAME_NAME {
-        add(field, field, Type::Counter, 1.0);
-    }
-    for &(field, metric, scale) in GAUGES_RENAMED {
-        add(field, metric, Type::Gauge, scale);
-    }
-    for &(field, metric, scale) in COUNTERS_RENAMED {
-        add(field, metric, Type::Counter, scale);
-    }
-    map
-});
+pub(super) static FIELDS: LazyLock<HashMap<&'static str, Mapping, foldhash::fast::RandomState>> =
+    LazyLock::new(|| {
+        let mut map = HashMap::default();
+        let mut add = |field: &'static str, metric: &str, kind: Type, scale: f64| {
+            map.insert(
+                field,
+                Mapping {
+                    metric: format!("redis_{metric}"),
+                    kind,
+                    scale,
+                },
+            );
+        };
+        for &field in GAUGES_SAME_NAME {
+            add(field, field, Type::Gauge, 1.0);
+        }
+        for &field in COUNTERS_SAME_NAME {
+            add(field, field, Type::Counter, 1.0);
+        }
+        for &(field, metric, scale) in GAUGES_RENAMED {
+            add(field, metric, Type::Gauge, scale);
+        }
+        for &(field, metric, scale) in COUNTERS_RENAMED {
+            add(field, metric, Type::Counter, scale);
+        }
+        map
+    });
 
 /// redis_exporter's value rule: `ok`/`true` are 1, `err`/`fail`/`false` are 0, anything else must
 /// parse as a number.
