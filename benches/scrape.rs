@@ -4,6 +4,9 @@
 //! with `cargo bench --bench scrape` (or `-- <section>` for one).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "scrape/report.rs"]
+mod report;
+
 use fanout_testkit::exporter as support;
 use fanout_testkit::mariadb;
 use fanout_testkit::redis as redis_server;
@@ -71,6 +74,13 @@ fn main() {
     // `cargo bench --bench scrape -- <section>` runs one section: latency, race, kinds, mysql,
     // redis, scale, concurrency or exposure.
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    // `-- --write` puts the figures into README.md and docs/scale.svg: a full run only, so the README
+    // never mixes figures from different runs.
+    let write_docs = std::env::args().any(|a| a == "--write");
+    assert!(
+        !(write_docs && only.is_some()),
+        "--write needs a full run: leave out the section name"
+    );
     let run = |section: &str| only.as_deref().is_none_or(|o| o == section);
     if run("latency") {
         latency(dir.path());
@@ -88,6 +98,9 @@ fn main() {
         if run(name) {
             section(dir.path());
         }
+    }
+    if write_docs {
+        report::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
     }
 }
 
@@ -268,6 +281,7 @@ fn concurrency(dir: &std::path::Path) {
         "  {:>7} {:>8} {:>10} {:>10} {:>22}",
         "clients", "scrapes", "p50 ms", "p99 ms", "MariaDB stmts/scrape"
     );
+    let mut rows = Vec::new();
     for clients in [1usize, 8, 64] {
         let questions = || mariadb.status("Questions").parse::<f64>().unwrap();
         let before = questions();
@@ -299,7 +313,30 @@ fn concurrency(dir: &std::path::Path) {
             ms(times[times.len() * 99 / 100]),
             statements / times.len() as f64
         );
+        rows.push(vec![
+            clients.to_string(),
+            times.len().to_string(),
+            format!("{:.2}", ms(times[times.len() / 2])),
+            format!("{:.2}", ms(times[times.len() * 99 / 100])),
+            format!("{:.2}", statements / times.len() as f64),
+        ]);
     }
+    report::table(
+        &format!(
+            "Concurrency: `/metrics` over one target of each kind, each client sending its next \
+             request when the last one answered, for {} s; statements per scrape from MariaDB's \
+             `Questions`, which shows concurrent scrapes sharing collections:",
+            CONCURRENCY_RUN.as_secs()
+        ),
+        &[
+            "clients",
+            "scrapes",
+            "p50 ms",
+            "p99 ms",
+            "MariaDB statements per scrape",
+        ],
+        rows,
+    );
 }
 
 /// Scrapes per point of the scale curve, after one warm-up scrape that opens the connections.
@@ -338,6 +375,7 @@ fn scale(dir: &std::path::Path) {
         "per target",
         ["median ms", "VmRSS", "VmHWM", "median ms", "VmRSS", "VmHWM"],
     );
+    let mut rows = Vec::new();
     for n in [1, 10, 100, 1000] {
         let mut yaml = String::from("redis:\n");
         for i in 0..n {
@@ -353,12 +391,27 @@ fn scale(dir: &std::path::Path) {
         let fresh = start();
         let (fresh_ms, size) = scrape_times(|| get(fresh.address, "/metrics", &[]).body);
         let fresh_memory = memory(fresh.pid());
+        let fresh_rss = status_kib(fresh.pid(), "VmRSS:").unwrap_or(0.0) / 1024.0;
         drop(fresh);
         let kept = start();
         let mut connection = KeptAlive::connect(kept.address);
         let (kept_ms, _) = scrape_times(|| connection.get("/metrics"));
         let kept_memory = memory(kept.pid());
         drop(kept);
+        rows.push(vec![
+            "redis".to_owned(),
+            n.to_string(),
+            kib(size),
+            format!("{fresh_ms:.1} ({kept_ms:.1})"),
+            format!("{} ({})", fresh_memory.0, kept_memory.0),
+            format!("{} ({})", fresh_memory.1, kept_memory.1),
+        ]);
+        report::point(report::Point {
+            kind: "redis",
+            targets: n,
+            ms: fresh_ms,
+            rss_mib: fresh_rss,
+        });
         columns(
             &n.to_string(),
             &kib(size),
@@ -373,6 +426,16 @@ fn scale(dir: &std::path::Path) {
             ],
         );
     }
+    report::table(
+        &format!(
+            "Scale of the Redis kind: `/metrics` over N targets on one redis-server, the median of \
+             {SCALE_ROUNDS} scrapes after a warm-up with a new connection per scrape (as Prometheus \
+             scrapes at intervals above actix's 5 s keep-alive) and, in brackets, over one \
+             kept-alive connection; memory after them:"
+        ),
+        &["kind", "N", "exposition", "median ms", "VmRSS", "VmHWM"],
+        rows,
+    );
 }
 
 /// One warm-up scrape, then the median time of [`SCALE_ROUNDS`] scrapes in ms and the last body's
@@ -601,6 +664,7 @@ fn race(dir: &std::path::Path) {
         "  {:<7} {:<17} {:>8} {:>8} {:>14} {:>9} | {:>9} {:>9}",
         "kind", "exporter", "p50 ms", "p99 ms", "CPU ms/1000", "RSS MiB", "p50 ratio", "CPU ratio"
     );
+    let rows = std::cell::RefCell::new(Vec::new());
     let row = |kind: &str, who: &str, l: &Lap, ratio: Option<(f64, f64)>| {
         let (p, c) = ratio.map_or(("".to_owned(), "".to_owned()), |(p, c)| {
             (format!("{p:.2}x"), format!("{c:.2}x"))
@@ -609,6 +673,16 @@ fn race(dir: &std::path::Path) {
             "  {kind:<7} {who:<17} {:>8.2} {:>8.2} {:>14.0} {:>9.1} | {p:>9} {c:>9}",
             l.p50, l.p99, l.cpu_ms_per_1000, l.rss_mib
         );
+        rows.borrow_mut().push(vec![
+            kind.to_owned(),
+            who.to_owned(),
+            format!("{:.2}", l.p50),
+            format!("{:.2}", l.p99),
+            format!("{:.0}", l.cpu_ms_per_1000),
+            format!("{:.1}", l.rss_mib),
+            p,
+            c,
+        ]);
     };
     let kinds: [(&str, String, Option<Peer>, String); 3] = [
         (
@@ -657,6 +731,26 @@ fn race(dir: &std::path::Path) {
     }
     let all = lap(ours.address, ours.pid(), "/metrics");
     row("all", "fanout_exporter", &all, None);
+    report::table(
+        &format!(
+            "The race: each kind scraped {RACE_ROUNDS} times in a row by fanout_exporter (`/probe`) \
+             and by its Debian peer, on the same servers (MariaDB through its socket, Redis with 100 \
+             keys, HTTP `/-/healthy` of a second exporter), a new connection per scrape; CPU is the \
+             exporter's (user and system, from `/proc`) per 1,000 scrapes; ratios are ours/peer. \
+             `all` is our `/metrics` with the three targets."
+        ),
+        &[
+            "kind",
+            "exporter",
+            "p50 ms",
+            "p99 ms",
+            "CPU ms/1000",
+            "RSS MiB",
+            "p50 ratio",
+            "CPU ratio",
+        ],
+        rows.take(),
+    );
 }
 
 /// The scale curve of the other two kinds: `/metrics` over N HTTP targets (all asking a second
@@ -677,6 +771,7 @@ fn kinds(dir: &std::path::Path) {
         "  {:<6} {:>5} {:>11} {:>11} {:>10} {:>10} {:>10}",
         "kind", "N", "exposition", "per target", "median ms", "VmRSS", "VmHWM"
     );
+    let mut rows = Vec::new();
     for (kind, target) in [
         (
             "http",
@@ -709,6 +804,30 @@ fn kinds(dir: &std::path::Path) {
                 kib(size),
                 kib(size / n)
             );
+            rows.push(vec![
+                kind.to_owned(),
+                n.to_string(),
+                kib(size),
+                format!("{median:.1}"),
+                rss.clone(),
+                hwm,
+            ]);
+            report::point(report::Point {
+                kind,
+                targets: n,
+                ms: median,
+                rss_mib: status_kib(exporter.pid(), "VmRSS:").unwrap_or(0.0) / 1024.0,
+            });
         }
     }
+    report::table(
+        &format!(
+            "Scale of the HTTP and MySQL kinds: `/metrics` over N targets of one kind (HTTP: all \
+             asking a second exporter's `/-/healthy`; MySQL: one connection each, all on one \
+             MariaDB on the same two cores), the median of {SCALE_ROUNDS} scrapes after a warm-up, \
+             memory after them:"
+        ),
+        &["kind", "N", "exposition", "median ms", "VmRSS", "VmHWM"],
+        rows,
+    );
 }
