@@ -63,14 +63,17 @@ pub(super) fn unpack(mut rows: Rows) -> Result<Rows, String> {
             return Err(broken());
         }
         let name_start = i + 1;
-        let mut name_end = name_start;
-        while let Some(&b) = bytes.get(name_end).filter(|&&b| b != b':') {
-            if !(b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(broken());
-            }
-            name_end += 1;
-        }
-        if name_end == name_start || name_end == bytes.len() {
+        let name_end = bytes
+            .get(name_start..)
+            .and_then(|rest| rest.iter().position(|&b| b == b':'))
+            .map(|len| name_start + len)
+            .ok_or_else(broken)?;
+        let name = &bytes[name_start..name_end];
+        if name.is_empty()
+            || !name
+                .iter()
+                .fold(true, |ok, &b| ok & (b.is_ascii_alphanumeric() | (b == b'_')))
+        {
             return Err(broken());
         }
         let value_start = name_end + 1;
