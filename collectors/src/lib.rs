@@ -298,3 +298,22 @@ impl CollectError {
         self
     }
 }
+
+/// Text a server sent, invalid UTF-8 replaced: the strict check first, which is several times
+/// faster than the replacing decoder on the ASCII that servers send, then the replacing one.
+pub(crate) fn lossy_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lossy_text_keeps_valid_text_and_replaces_only_invalid_bytes() {
+        assert_eq!(super::lossy_text(b"used_memory:1024"), "used_memory:1024");
+        assert_eq!(super::lossy_text("grüße".as_bytes()), "grüße");
+        assert_eq!(super::lossy_text(b"a\xffb"), "a\u{fffd}b");
+    }
+}

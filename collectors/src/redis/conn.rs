@@ -364,7 +364,7 @@ async fn scrape(
         Some(Err(e)) => return Err(target.down(cached, e, budget)),
         None => redis::Value::Nil,
     };
-    let Some(info) = text(&info).map(|t| Info::parse(&t)) else {
+    let Some(info_text) = text(&info) else {
         return Err(Down {
             error: CollectError::new(
                 ErrorClass::Protocol,
@@ -376,6 +376,7 @@ async fn scrape(
             broken: false,
         });
     };
+    let info = Info::parse(&info_text);
 
     let mut config_pairs = Vec::new();
     if config_command.is_some() {

@@ -13,7 +13,7 @@ use crate::{CollectError, ErrorClass};
 /// A reply as text: bulk and simple strings, and RESP3 verbatim strings (INFO under RESP3).
 pub(super) fn text(value: &redis::Value) -> Option<String> {
     match value {
-        redis::Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        redis::Value::BulkString(bytes) => Some(crate::lossy_text(bytes)),
         redis::Value::SimpleString(s) => Some(s.clone()),
         redis::Value::VerbatimString { text, .. } => Some(text.clone()),
         redis::Value::Okay => Some("OK".to_owned()),

@@ -70,9 +70,9 @@ pub(super) fn unpack(mut rows: Rows) -> Result<Rows, String> {
             .ok_or_else(broken)?;
         let name = &bytes[name_start..name_end];
         if name.is_empty()
-            || !name
-                .iter()
-                .fold(true, |ok, &b| ok & (b.is_ascii_alphanumeric() | (b == b'_')))
+            || !name.iter().fold(true, |ok, &b| {
+                ok & (b.is_ascii_alphanumeric() | (b == b'_'))
+            })
         {
             return Err(broken());
         }

@@ -122,14 +122,14 @@ pub(crate) fn slowlog_families(length: i64, last: Option<(i64, i64)>, out: &mut 
 pub(crate) fn cluster_families(text: &str, out: &mut Families) {
     let info = Info::parse(text);
     let mut seen: HashSet<&str> = HashSet::new();
-    for (_, key, raw) in &info.fields {
+    for (_, key, raw) in info.fields() {
         // Only `cluster_*` lines: the text comes from the server, and an INFO-like line such as
         // `uptime_in_seconds` must not turn into an INFO family here.
-        if !key.starts_with("cluster_") || !seen.insert(key.as_str()) {
+        if !key.starts_with("cluster_") || !seen.insert(key) {
             continue;
         }
         let help = format!("CLUSTER INFO {key}");
-        if let Some(mapping) = FIELDS.get(key.as_str()) {
+        if let Some(mapping) = FIELDS.get(key) {
             if let Some(v) = value(raw)
                 .map(|v| v * mapping.scale)
                 .filter(|v| mapping.kind == Type::Gauge || counter_ok(*v))

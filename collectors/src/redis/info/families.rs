@@ -10,6 +10,7 @@
 //! them (alerts match `quantile="99.9"`), its count and sum taken from the command's commandstats.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 /// What a scrape has already seen of one kind of INFO line.
 type Seen<T> = HashSet<T, foldhash::fast::RandomState>;
@@ -47,8 +48,8 @@ pub(crate) fn families(info: &Info, now: f64, databases: Option<u32>, out: &mut 
     let mut seen_slaves: Seen<(&str, &str, &str)> = Seen::default();
     let mut seen_masters: Seen<(&str, String, String)> = Seen::default();
 
-    for (section, key, raw) in &info.fields {
-        let (section, key, raw) = (section.as_str(), key.as_str(), raw.as_str());
+    let mut help = String::with_capacity(64);
+    for (section, key, raw) in info.fields() {
         if is_master_field(key, "host") {
             master.host = raw.to_owned();
         } else if is_master_field(key, "port") {
@@ -104,7 +105,7 @@ pub(crate) fn families(info: &Info, now: f64, databases: Option<u32>, out: &mut 
         if !seen_fields.insert(key) {
             continue;
         }
-        scalar(section, key, raw, now, out);
+        scalar(section, key, raw, now, &mut help, out);
     }
 
     if let Some(databases) = databases {
@@ -308,7 +309,8 @@ fn replication<'a>(
 
 /// A plain `key:value` field: the whitelist maps, the Server extras, `cluster_*` and the per-thread
 /// active times. Everything else is dropped.
-fn scalar(section: &str, key: &str, raw: &str, now: f64, out: &mut Families) {
+/// `help` is a buffer reused for every field's HELP text.
+fn scalar(section: &str, key: &str, raw: &str, now: f64, help: &mut String, out: &mut Families) {
     if key == "uptime_in_seconds"
         && let Some(uptime) = value(raw).filter(|v| v.is_finite())
     {
@@ -322,13 +324,14 @@ fn scalar(section: &str, key: &str, raw: &str, now: f64, out: &mut Families) {
         let Some(v) = value(raw).map(|v| v * mapping.scale) else {
             return;
         };
-        let help = format!("INFO {section} {key}");
+        help.clear();
+        let _ = write!(help, "INFO {section} {key}");
         match mapping.kind {
             Type::Gauge => {
-                out.gauge(&mapping.metric, &help).set(&[], v);
+                out.gauge(&mapping.metric, help).set(&[], v);
             }
             Type::Counter if counter_ok(v) => {
-                out.counter(&mapping.metric, &help).set(&[], v);
+                out.counter(&mapping.metric, help).set(&[], v);
             }
             Type::Counter => {}
         }
@@ -365,7 +368,7 @@ pub(super) fn cluster_gauge(help: &str, key: &str, raw: &str, out: &mut Families
 /// `process_id` and `master_replid` start a new series on every restart or failover; upstream has
 /// them and alerts count `redis_instance_info{role="master"}`, so they stay.
 fn instance_info(info: &Info, out: &mut Families) {
-    if info.fields.is_empty() {
+    if info.is_empty() {
         return;
     }
     let get = |key: &str| info.get(key).unwrap_or_default();
