@@ -24,6 +24,7 @@ mod guard;
 mod page;
 mod state;
 
+pub use page::utc;
 pub use state::{Generation, Loader, State};
 
 /// Header Prometheus sends with its scrape timeout.

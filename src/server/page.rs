@@ -132,8 +132,9 @@ fn table(
     page.push_str("</tbody>\n</table>\n");
 }
 
-/// `2026-11-25 18:20:01 UTC`: readable, sortable, and the same whatever the server's time zone.
-fn utc(time: SystemTime) -> String {
+/// `2026-11-25 18:20:01 UTC`: readable, sortable, and the same whatever the server's time zone;
+/// the status page's times and the bench's date line.
+pub fn utc(time: SystemTime) -> String {
     let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Days since 1970-01-01 to a civil date, in 400-year eras of 146097 days (proleptic Gregorian).

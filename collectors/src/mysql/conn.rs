@@ -497,11 +497,7 @@ async fn prepare_session(
     let id = cell(2).parse::<u64>().unwrap_or_default();
     let lock_wait = settings.lock_wait_timeout.as_secs().max(1);
     let limit = settings.statement_timeout;
-    // Room for the packed status and variables (see `scrapers::packed`): MySQL's default is 1 KiB.
-    let base = format!(
-        "SET SESSION lock_wait_timeout = {lock_wait}, group_concat_max_len = {}",
-        scrapers::packed::MAX_LEN
-    );
+    let base = format!("SET SESSION lock_wait_timeout = {lock_wait}");
     let with_limit = match server.flavor {
         Flavor::MariaDb if server.at_least(10, 1, 1) => Some(format!(
             "{base}, max_statement_time = {}",

@@ -16,10 +16,10 @@
 
 use super::super::{Packed, Rows};
 
-/// Longest packed value a session allows (`group_concat_max_len`, set at connect): about 40 KiB
-/// is needed today; the rest is room for servers with many plugins. A value cut at the limit does not
-/// unpack, so a shortfall is an error, not missing samples.
-pub(crate) const MAX_LEN: u32 = 4 << 20;
+// The packed values need about 20 KiB each; MariaDB's `group_concat_max_len` is 1 MiB by default
+// (since 10.2.4). The session keeps the server's value: a server set below what is needed cuts the
+// value, which then does not unpack, so a shortfall is an error naming the variable, not missing
+// samples.
 
 /// The statement that packs `information_schema.<table>` (`GLOBAL_STATUS` or `GLOBAL_VARIABLES`).
 pub(super) fn statement(table: &str) -> String {
