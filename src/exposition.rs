@@ -487,8 +487,7 @@ pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Merged {
         .collect();
     // (name, batch, family) are distinct, so an unstable sort orders them as a stable one would.
     order.sort_unstable();
-    let order: Vec<(usize, usize)> = order.into_iter().map(|(_, b, f)| (b, f)).collect();
-    let header = |&(b, f): &(usize, usize)| &batches[b].families[f].header;
+    let header = |b: usize, f: usize| &batches[b].families[f].header;
     let mut groups: Vec<Group> = Vec::new();
     let mut parts = Vec::with_capacity(order.len());
     let mut partial = HashMap::new();
@@ -496,25 +495,25 @@ pub fn merge(batches: impl IntoIterator<Item = Batch>) -> Merged {
     // The identities are keyed hashes already; hashing them again needs no seed of its own.
     let mut seen: HashSet<u128, foldhash::fast::FixedState> = HashSet::default();
     let mut rest = order.as_slice();
-    while let Some(first) = rest.first() {
-        let lead = header(first);
+    while let Some(&(name, b, f)) = rest.first() {
+        let lead = header(b, f);
         let same = rest
             .iter()
-            .position(|p| header(p).name != lead.name)
+            .position(|&(other, _, _)| other != name)
             .unwrap_or(rest.len());
         let (members, after) = rest.split_at(same);
         rest = after;
         let start = parts.len();
-        if let [(b, f)] = *members
+        if let [(_, b, f)] = *members
             && is_one_line(lead.kind, batches[b].text_of(f))
         {
             // One series cannot repeat: most of a MySQL scrape's thousand families are such.
             parts.push((b, f));
         } else {
             seen.clear();
-            for &(b, f) in members {
+            for &(_, b, f) in members {
                 let batch = &batches[b];
-                if header(&(b, f)).kind != lead.kind {
+                if header(b, f).kind != lead.kind {
                     tracing::warn!(
                         source = %batch.source,
                         family = %lead.name,

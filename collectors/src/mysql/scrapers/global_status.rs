@@ -1,7 +1,7 @@
 //! `SHOW GLOBAL STATUS` (mysqld_exporter's `global_status.go`): the grouped families, the curated
 //! table that types the rest, and the Galera status families.
 
-use super::super::{Flavor, MysqlSettings, Rows, ServerInfo};
+use super::super::{MysqlSettings, Rows, ServerInfo};
 use super::values::{counter_sample, parse_value, push_normalized};
 use super::{SubCollector, packed};
 use crate::Families;
@@ -13,10 +13,11 @@ impl SubCollector for GlobalStatus {
     /// One packed row from `information_schema` on MariaDB (see `packed`), `SHOW GLOBAL STATUS`
     /// elsewhere: the same pairs either way.
     fn statement(&self, server: &ServerInfo, _: &MysqlSettings, _: &[u64]) -> Option<String> {
-        Some(match server.flavor {
-            Flavor::MariaDb => packed::statement("GLOBAL_STATUS"),
-            Flavor::MySql | Flavor::Percona => "SHOW GLOBAL STATUS".to_owned(),
-        })
+        Some(packed::pairs_statement(
+            server,
+            "GLOBAL_STATUS",
+            "SHOW GLOBAL STATUS",
+        ))
     }
 
     fn rows(&self, fetched: Rows) -> Result<Rows, String> {
@@ -512,8 +513,14 @@ mod tests {
             statement(Scraper::GlobalStatus, &mariadb(), &s, &[]),
             Some(super::packed::statement("GLOBAL_STATUS"))
         );
-        assert_eq!(on(Flavor::MySql).as_deref(), Some("SHOW GLOBAL STATUS"));
-        assert_eq!(on(Flavor::Percona).as_deref(), Some("SHOW GLOBAL STATUS"));
+        assert_eq!(
+            on(crate::mysql::Flavor::MySql).as_deref(),
+            Some("SHOW GLOBAL STATUS")
+        );
+        assert_eq!(
+            on(crate::mysql::Flavor::Percona).as_deref(),
+            Some("SHOW GLOBAL STATUS")
+        );
     }
 
     #[test]

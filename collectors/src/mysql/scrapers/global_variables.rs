@@ -1,7 +1,7 @@
 //! `SHOW GLOBAL VARIABLES` (mysqld_exporter's `global_variables.go`): a gauge per numeric variable,
 //! the version, isolation level and Galera info families, and the gcache size.
 
-use super::super::{Flavor, MysqlSettings, Rows, ServerInfo};
+use super::super::{MysqlSettings, Rows, ServerInfo};
 use super::values::{parse_value, push_normalized};
 use super::{SubCollector, packed};
 use crate::Families;
@@ -13,10 +13,11 @@ impl SubCollector for GlobalVariables {
     /// One packed row from `information_schema` on MariaDB (see `packed`), `SHOW GLOBAL VARIABLES`
     /// elsewhere: the same pairs either way.
     fn statement(&self, server: &ServerInfo, _: &MysqlSettings, _: &[u64]) -> Option<String> {
-        Some(match server.flavor {
-            Flavor::MariaDb => packed::statement("GLOBAL_VARIABLES"),
-            Flavor::MySql | Flavor::Percona => "SHOW GLOBAL VARIABLES".to_owned(),
-        })
+        Some(packed::pairs_statement(
+            server,
+            "GLOBAL_VARIABLES",
+            "SHOW GLOBAL VARIABLES",
+        ))
     }
 
     fn rows(&self, fetched: Rows) -> Result<Rows, String> {
@@ -163,9 +164,12 @@ mod tests {
             statement(Scraper::GlobalVariables, &mariadb(), &s, &[]),
             Some(super::packed::statement("GLOBAL_VARIABLES"))
         );
-        assert_eq!(on(Flavor::MySql).as_deref(), Some("SHOW GLOBAL VARIABLES"));
         assert_eq!(
-            on(Flavor::Percona).as_deref(),
+            on(crate::mysql::Flavor::MySql).as_deref(),
+            Some("SHOW GLOBAL VARIABLES")
+        );
+        assert_eq!(
+            on(crate::mysql::Flavor::Percona).as_deref(),
             Some("SHOW GLOBAL VARIABLES")
         );
     }

@@ -14,12 +14,21 @@
 //! `performance_schema.global_status` depends on `performance_schema` being on; the tests have no
 //! MySQL server to prove another path on.
 
-use super::super::{Packed, Rows};
+use super::super::{Flavor, Packed, Rows, ServerInfo};
 
 // The packed values need about 20 KiB each; MariaDB's `group_concat_max_len` is 1 MiB by default
 // (since 10.2.4). The session keeps the server's value: a server set below what is needed cuts the
 // value, which then does not unpack, so a shortfall is an error naming the variable, not missing
 // samples.
+
+/// The statement for the pairs of `information_schema.<table>` on `server`: packed on MariaDB,
+/// `show` (the same pairs as rows) on MySQL and Percona.
+pub(super) fn pairs_statement(server: &ServerInfo, table: &str, show: &str) -> String {
+    match server.flavor {
+        Flavor::MariaDb => statement(table),
+        Flavor::MySql | Flavor::Percona => show.to_owned(),
+    }
+}
 
 /// The statement that packs `information_schema.<table>` (`GLOBAL_STATUS` or `GLOBAL_VARIABLES`).
 pub(super) fn statement(table: &str) -> String {
